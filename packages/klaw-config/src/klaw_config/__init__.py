@@ -1,0 +1,5 @@
+"""klaw-config. Its public API arrives with its issue; nothing is exported yet."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
