@@ -61,11 +61,15 @@ PORT_MIN: Final = 1024
 PORT_MAX: Final = 65_535
 """Highest TCP/UDP port number."""
 
-IDENTIFIER_PATTERN: Final = r"^[a-zA-Z_][a-zA-Z0-9_-]*$"
-"""Regular expression an :data:`Identifier` must match."""
+IDENTIFIER_PATTERN: Final = r"^[a-zA-Z_][a-zA-Z0-9_-]*\Z"
+r"""Regular expression an :data:`Identifier` must match.
 
-NAMESPACE_PATTERN: Final = r"^[a-z][a-z0-9-]*$"
-"""Regular expression a :data:`Namespace` must match."""
+It ends in ``\Z``, not ``$``: msgspec applies patterns with ``re.search``, and ``$`` would
+also match before a trailing newline, letting ``"foo\n"`` through.
+"""
+
+NAMESPACE_PATTERN: Final = r"^[a-z][a-z0-9-]*\Z"
+r"""Regular expression a :data:`Namespace` must match (``\Z``: no trailing newline)."""
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0, description="An integer greater than 0.")]
 """An integer ``> 0``: counts and sizes that cannot be empty."""
