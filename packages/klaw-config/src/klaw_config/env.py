@@ -1,0 +1,251 @@
+"""``KLAW_<SECTION>_<FIELD>`` environment variables: the table and the overrides.
+
+Every field of the model has one variable, named after its section and field in upper
+case. The table is generated from :class:`~klaw_config.KlawConfig` by
+:func:`environment_variables`, so a new field gets its variable without anyone writing it
+down; a test keeps the copy below in step with the generated table.
+
+==================================  =============================  ===========
+Variable                            Field                          Default
+==================================  =============================  ===========
+KLAW_RAY_NAMESPACE                  ray.namespace                  ``"klaw"``
+KLAW_RAY_ADDRESS                    ray.address                    not set
+KLAW_RAY_MAX_CONCURRENCY            ray.max_concurrency            ``64``
+KLAW_CHANNELS_CAPACITY              channels.capacity              ``1024``
+KLAW_CHANNELS_TIMEOUT               channels.timeout               ``30.0``
+KLAW_EXECUTOR_MAX_WORKERS           executor.max_workers           ``8``
+KLAW_EXECUTOR_TASK_TIMEOUT          executor.task_timeout          ``300.0``
+KLAW_TELEMETRY_ENABLED              telemetry.enabled              ``true``
+KLAW_TELEMETRY_METRICS_PORT         telemetry.metrics_port         ``9464``
+KLAW_TELEMETRY_TRACE_SAMPLE_RATE    telemetry.trace_sample_rate    ``0.1``
+==================================  =============================  ===========
+
+One more variable, ``KLAW_CONFIG``, names the configuration file itself; see
+:func:`~klaw_config.load_config`.
+
+How a value is read:
+
+- It is used exactly as given: no whitespace is stripped.
+- Numbers are converted as TOML strings are (msgspec's lax mode): ``"128"``, ``"1e3"``,
+  ``"2.5"``. The field's bounds apply, so ``KLAW_CHANNELS_CAPACITY=0`` is an error.
+- Booleans accept ``true``/``false``, ``1``/``0`` and ``yes``/``no``, in any case.
+- An empty value sets an optional field (``KLAW_RAY_ADDRESS``) to "not set"; for any
+  other field an empty value is invalid.
+
+An invalid value raises :class:`~klaw_config.ConfigError` naming the variable, the field
+and msgspec's explanation, with the value as it was given.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import typing
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
+
+import msgspec
+
+from klaw_config.errors import ConfigError
+from klaw_config.model import KlawConfig
+
+__all__ = ["ENV_PREFIX", "EnvVar", "apply_environment", "environment_variables"]
+
+ENV_PREFIX: Final = "KLAW_"
+"""Prefix of every klaw environment variable."""
+
+_TRUE: Final = frozenset({"true", "1", "yes"})
+_FALSE: Final = frozenset({"false", "0", "no"})
+
+
+class EnvVar(msgspec.Struct, frozen=True):
+    """One environment variable and the configuration field it overrides.
+
+    Args:
+        name: The variable, e.g. ``"KLAW_CHANNELS_CAPACITY"``.
+        section: The section the field is in, e.g. ``"channels"``.
+        field: The field's name in its section, e.g. ``"capacity"``.
+        value_type: What the field accepts, in words, e.g. ``"integer, 1 to 1000000"``.
+        default: The field's default value (``None``: not set).
+        description: What the field does, from the model's ``msgspec.Meta``.
+    """
+
+    name: str
+    """The variable, e.g. ``"KLAW_CHANNELS_CAPACITY"``."""
+    section: str
+    """The section the field is in, e.g. ``"channels"``."""
+    field: str
+    """The field's name in its section, e.g. ``"capacity"``."""
+    value_type: str
+    """What the field accepts, in words, e.g. ``"integer, 1 to 1000000"``."""
+    default: bool | int | float | str | None
+    """The field's default value (``None``: not set)."""
+    description: str
+    """What the field does, from the model's ``msgspec.Meta``."""
+
+    @property
+    def path(self) -> str:
+        """The dotted field path, e.g. ``"channels.capacity"``."""
+        return f"{self.section}.{self.field}"
+
+
+class _Binding(NamedTuple):
+    """An :class:`EnvVar` with what converting its value needs."""
+
+    var: EnvVar
+    hint: Any
+    is_bool: bool
+    optional: bool
+
+
+def environment_variables() -> tuple[EnvVar, ...]:
+    """Return the table of environment variables, generated from the model.
+
+    The order is the model's: sections as :class:`~klaw_config.KlawConfig` declares them,
+    fields as each section declares them. The table is computed once and cached.
+
+    Returns:
+        One :class:`EnvVar` per configuration field.
+    """
+    return tuple(binding.var for binding in _bindings())
+
+
+def apply_environment(config: KlawConfig, environ: Mapping[str, str] | None = None) -> KlawConfig:
+    """Override fields of ``config`` from ``KLAW_<SECTION>_<FIELD>`` variables.
+
+    Each variable that is present is converted with its field's constraints (see the
+    module documentation for how values are read) and the fields are replaced with
+    :func:`msgspec.structs.replace`; ``config`` itself is not changed. Variables that
+    are absent leave their field alone, and variables that name no field are ignored.
+
+    Args:
+        config: The configuration to start from.
+        environ: The variables to read; ``os.environ`` when ``None``.
+
+    Returns:
+        ``config`` with the overrides applied (``config`` itself when there are none).
+
+    Raises:
+        ConfigError: A variable's value is invalid for its field. The error's ``source``
+            names the variable and its ``path`` the field; the first invalid variable in
+            table order is reported.
+    """
+    env = os.environ if environ is None else environ
+    changes: dict[str, dict[str, object]] = {}
+    for binding in _bindings():
+        text = env.get(binding.var.name)
+        if text is not None:
+            changes.setdefault(binding.var.section, {})[binding.var.field] = _parse(binding, text)
+    if not changes:
+        return config
+    sections = {
+        section: msgspec.structs.replace(getattr(config, section), **fields)
+        for section, fields in changes.items()
+    }
+    return msgspec.structs.replace(config, **sections)
+
+
+def _parse(binding: _Binding, text: str) -> object:
+    var = binding.var
+    source = f"environment variable {var.name}"
+    if binding.is_bool:
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        reason = f"Expected true, false, 1, 0, yes or no, in any case (value {text!r})"
+        raise ConfigError(source, reason, var.path)
+    if binding.optional and not text:
+        return None
+    try:
+        return msgspec.convert(text, binding.hint, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(source, f"{exc} (value {text!r})", var.path) from exc
+
+
+@functools.cache
+def _bindings() -> tuple[_Binding, ...]:
+    root = msgspec.inspect.type_info(KlawConfig)
+    assert isinstance(root, msgspec.inspect.StructType)
+    bindings: list[_Binding] = []
+    for section in root.fields:
+        section_info = section.type
+        assert isinstance(section_info, msgspec.inspect.StructType)
+        hints = typing.get_type_hints(section_info.cls, include_extras=True)
+        for field in section_info.fields:
+            info, description = _unwrap(field.type)
+            var = EnvVar(
+                name=f"{ENV_PREFIX}{section.name.upper()}_{field.name.upper()}",
+                section=section.name,
+                field=field.name,
+                value_type=_describe(info),
+                default=field.default,
+                description=description,
+            )
+            bindings.append(
+                _Binding(
+                    var=var,
+                    hint=hints[field.name],
+                    is_bool=isinstance(info, msgspec.inspect.BoolType),
+                    optional=_is_optional(info),
+                )
+            )
+    names = [binding.var.name for binding in bindings]
+    if len(set(names)) != len(names):  # pragma: no cover - guards future fields
+        raise RuntimeError(f"two configuration fields share an environment variable: {names}")
+    return tuple(bindings)
+
+
+def _unwrap(info: msgspec.inspect.Type) -> tuple[msgspec.inspect.Type, str]:
+    """Strip ``Metadata`` wrappers, keeping the outermost (most specific) description."""
+    description = ""
+    while isinstance(info, msgspec.inspect.Metadata):
+        schema = info.extra_json_schema or {}
+        description = description or str(schema.get("description", ""))
+        info = info.type
+    return info, description
+
+
+def _is_optional(info: msgspec.inspect.Type) -> bool:
+    return isinstance(info, msgspec.inspect.UnionType) and any(
+        isinstance(member, msgspec.inspect.NoneType) for member in info.types
+    )
+
+
+def _describe(info: msgspec.inspect.Type) -> str:
+    """Say in words what values a field of this type accepts."""
+    info, _ = _unwrap(info)
+    if isinstance(info, msgspec.inspect.BoolType):
+        return "boolean"
+    if isinstance(info, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        kind = "integer" if isinstance(info, msgspec.inspect.IntType) else "number"
+        if info.ge is not None and info.le is not None:
+            return f"{kind}, {info.ge} to {info.le}"
+        bounds = [
+            f"{op} {value}"
+            for op, value in ((">", info.gt), (">=", info.ge), ("<", info.lt), ("<=", info.le))
+            if value is not None
+        ]
+        return ", ".join([kind, *bounds])
+    if isinstance(info, msgspec.inspect.StrType):
+        return ", ".join(["string", *_string_bounds(info)])
+    if isinstance(info, msgspec.inspect.UnionType):
+        members = [m for m in info.types if not isinstance(m, msgspec.inspect.NoneType)]
+        described = " or ".join(_describe(member) for member in members)
+        return f"{described}; or not set" if _is_optional(info) else described
+    raise TypeError(f"klaw_config cannot describe a field of type {info!r}")
+
+
+def _string_bounds(info: msgspec.inspect.StrType) -> list[str]:
+    parts: list[str] = []
+    low, high = info.min_length, info.max_length
+    if low is not None and high is not None:
+        parts.append(f"{low} to {high} characters")
+    elif low is not None:
+        parts.append(f"at least {low} character{'s' if low != 1 else ''}")
+    elif high is not None:
+        parts.append(f"at most {high} characters")
+    if info.pattern is not None:
+        parts.append(f"matching {info.pattern}")
+    return parts
