@@ -1,0 +1,595 @@
+"""``RayChannelActor``: the Ray actor that holds a channel's queue of encoded values.
+
+The actor never raises for channel conditions: every method returns a status code
+(``"ok"``, ``"full"``, ``"empty"``, ``"closed"``, ``"invalid"``, ``"withdrawn"``) in a
+:class:`SingleResult` or :class:`BatchResult`, which the handles in
+:mod:`klaw_ray.ray_channel` turn into values, ``Result``s and exceptions. Values arrive
+and leave as klaw-wire ``DataMessage`` envelopes encoded by the codec pool, one envelope
+per call whatever the number of values, and are queued as the encoded bytes of each
+value: the actor checks them against the channel's value type but never keeps them as
+Python objects.
+
+Ordering: each sending process numbers its calls (the envelope header's ``seq``); the actor
+runs one writer's puts in that order even when Ray delivers pipelined calls out of order.
+
+Waiting: ``put`` waits for room and ``get`` for a value, each for at most
+``poll_seconds`` (the handle calls again until its own deadline), so a handle notices a
+dead actor within seconds rather than waiting on a call that cannot return. A handle whose
+caller is cancelled mid-call withdraws its put (``withdraw``) or abandons its get
+(``abandon``) and puts back anything it was handed (``requeue``), so cancellation loses
+and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections import deque
+from typing import Any, Generic, TypeVar
+
+import msgspec
+import ray
+
+from klaw_ray._validator import RawItems, _TypeValidator
+from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
+from klaw_ray.results import BatchResult, ChannelMetadata, SingleResult, Status
+from klaw_ray.stats import ChannelStats, ReaderInfo
+from klaw_wire import DataMessage, WireHeader, get_codec_pool
+
+__all__ = ["RayChannelActor"]
+
+T = TypeVar("T")
+
+_UNBOUNDED = sys.maxsize
+
+
+class _Checkpoint(msgspec.Struct, frozen=True, gc=False):
+    """The persistent part of a channel's state, as ``get_checkpoint_state`` encodes it."""
+
+    items: list[bytes]
+    senders: list[str]
+    receivers: list[str]
+    total_sent: int
+    total_received: int
+    high_watermark: int
+
+
+class _ChannelActorState(msgspec.Struct, gc=True):
+    """Everything the actor mutates: long-lived, so tracked by the garbage collector."""
+
+    capacity: int
+    queue: deque[Any] = msgspec.field(default_factory=deque)  # Raw, or ObjectRef
+    senders: set[str] = msgspec.field(default_factory=set)
+    receivers: set[str] = msgspec.field(default_factory=set)
+    readers: dict[str, ReaderInfo] = msgspec.field(default_factory=dict)
+    next_seq: dict[str, int] = msgspec.field(default_factory=dict)
+    withdrawn: set[tuple[str, int]] = msgspec.field(default_factory=set)
+    total_sent: int = 0
+    total_received: int = 0
+    high_watermark: int = 0
+    getters: Waiters = msgspec.field(default_factory=deque)
+    putters: Waiters = msgspec.field(default_factory=deque)
+    turns: dict[str, Waiters] = msgspec.field(default_factory=dict)
+    pending_puts: dict[tuple[str, int], asyncio.Future[None]] = msgspec.field(default_factory=dict)
+    pending_gets: dict[tuple[str, int], asyncio.Future[None]] = msgspec.field(default_factory=dict)
+
+
+def _was_restarted() -> bool:
+    """Whether this actor process replaces one that died (False outside Ray)."""
+    try:
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    except Exception:
+        return False
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class RayChannelActor(Generic[T]):
+    """The bounded queue behind a Ray channel. Create it through :func:`klaw_ray.channel`.
+
+    It runs as an async actor (``num_cpus=0``) so that many handles can wait on it at
+    once. Every method is a coroutine executed on the actor's event loop, so state changes
+    are atomic between ``await`` points.
+
+    Args:
+        capacity: Most values queued at once; ``None`` for unbounded.
+        value_type: Type every value is checked against; ``None`` accepts any value.
+        name: The channel's name, used in envelopes and errors.
+        namespace: The Ray namespace of a named channel.
+        senders: Ids of the sender handles open at creation.
+        receivers: Ids of the receiver handles open at creation.
+        by_reference: Carry object references (``put_refs``) instead of encoded values.
+        poll_seconds: Longest a single ``put`` or ``get`` waits before returning.
+    """
+
+    def __init__(
+        self,
+        capacity: int | None,
+        value_type: Any,
+        name: str,
+        namespace: str,
+        senders: list[str],
+        receivers: list[str],
+        by_reference: bool = False,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._state = _ChannelActorState(capacity=_UNBOUNDED if capacity is None else capacity)
+        self._state.senders.update(senders)
+        self._state.receivers.update(receivers)
+        self._validator = _TypeValidator.for_type(value_type)
+        self._metadata = ChannelMetadata(
+            name=name,
+            namespace=namespace,
+            capacity=capacity,
+            value_type=value_type,
+            by_reference=by_reference,
+            created_at=time.time(),
+        )
+        self._poll_seconds = poll_seconds
+        # A restarted actor lost its state: it adopts the handles that call it, so they
+        # keep working on the (now empty) queue instead of all looking closed.
+        self._adopt_handles = _was_restarted()
+        self._closed_handles: set[str] = set()
+
+    # --- handles -----------------------------------------------------------------------
+
+    async def metadata(self) -> ChannelMetadata:
+        """Return what a handle needs to attach to this channel."""
+        return self._metadata
+
+    async def add_sender(self, handle_id: str) -> None:
+        """Count a new sender handle as open."""
+        self._state.senders.add(handle_id)
+
+    async def add_receiver(self, handle_id: str) -> None:
+        """Count a new receiver handle as open."""
+        self._state.receivers.add(handle_id)
+
+    async def close_sender(self, handle_id: str) -> None:
+        """Close a sender handle; the last one closes the channel for receivers."""
+        state = self._state
+        state.senders.discard(handle_id)
+        self._closed_handles.add(handle_id)
+        wake_all(state.putters)
+        if not state.senders:
+            wake_all(state.getters)
+
+    async def close_receiver(self, handle_id: str) -> None:
+        """Close a receiver handle; once none is left, puts fail."""
+        state = self._state
+        state.receivers.discard(handle_id)
+        self._closed_handles.add(handle_id)
+        wake_all(state.getters)
+        if not state.receivers:
+            wake_all(state.putters)
+
+    async def close_all(self) -> None:
+        """Close every handle at once (used when the channel is deleted)."""
+        self._state.senders.clear()
+        self._state.receivers.clear()
+        wake_all(self._state.putters)
+        wake_all(self._state.getters)
+
+    # --- sending -----------------------------------------------------------------------
+
+    def _adopt(self, handles: set[str], handle_id: str) -> None:
+        if self._adopt_handles and handle_id not in self._closed_handles:
+            handles.add(handle_id)
+
+    def _sender_problem(self, handle_id: str) -> str:
+        if handle_id not in self._state.senders:
+            self._adopt(self._state.senders, handle_id)
+        if handle_id not in self._state.senders:
+            return "this sender is closed"
+        if not self._state.receivers:
+            return "every receiver is closed"
+        return ""
+
+    async def _take_turn(self, writer: str, seq: int) -> None:
+        """Wait until every earlier call of ``writer`` has been answered.
+
+        A gap that does not fill within ``poll_seconds`` (a restarted actor never saw the
+        earlier calls) is skipped rather than waited on forever.
+        """
+        state = self._state
+        waiters = state.turns.setdefault(writer, deque())
+        try:
+            async with asyncio.timeout(self._poll_seconds):
+                while state.next_seq.get(writer, 0) < seq:
+                    await wait_in(waiters)
+        except TimeoutError:
+            state.next_seq[writer] = seq
+
+    def _end_turn(self, writer: str, seq: int) -> None:
+        state = self._state
+        if state.next_seq.get(writer, 0) <= seq:
+            state.next_seq[writer] = seq + 1
+        waiters = state.turns.get(writer)
+        if waiters:
+            wake_all(waiters)
+        elif waiters is not None:
+            del state.turns[writer]
+
+    async def put(self, handle_id: str, writer: str, blob: bytes, block: bool) -> BatchResult[T]:
+        """Queue every value of an encoded ``DataMessage[list[T]]``, all or none.
+
+        Args:
+            handle_id: The sending handle.
+            writer: The sending process's id for this handle; ``seq`` counts per writer.
+            blob: The encoded envelope; its header's ``seq`` orders this call.
+            block: Wait (up to ``poll_seconds``) for room instead of answering ``"full"``.
+
+        Returns:
+            ``"ok"`` with the count; ``"full"``, ``"closed"``, ``"invalid"`` or
+            ``"withdrawn"`` with nothing queued.
+        """
+        if self._metadata.by_reference:
+            return BatchResult(status="invalid", error="this channel carries refs, not values")
+        try:
+            header, items = self._validator.split(blob)
+        except msgspec.DecodeError as exc:
+            return BatchResult(status="invalid", error=str(exc))
+        status, error = await self._put_values(handle_id, writer, header.seq, items, block)
+        return BatchResult(status=status, count=len(items) if status == "ok" else 0, error=error)
+
+    async def put_one(
+        self, handle_id: str, writer: str, blob: bytes, block: bool
+    ) -> SingleResult[T]:
+        """Queue the value of an encoded ``DataMessage[T]``.
+
+        Args:
+            handle_id: The sending handle.
+            writer: The sending process's id for this handle.
+            blob: The encoded envelope; its header's ``seq`` orders this call.
+            block: Wait (up to ``poll_seconds``) for room instead of answering ``"full"``.
+
+        Returns:
+            As for :meth:`put`, for one value.
+        """
+        if self._metadata.by_reference:
+            return SingleResult(status="invalid", error="this channel carries refs, not values")
+        try:
+            header, item = self._validator.split_one(blob)
+        except msgspec.DecodeError as exc:
+            return SingleResult(status="invalid", error=str(exc))
+        status, error = await self._put_values(handle_id, writer, header.seq, [item], block)
+        return SingleResult(status=status, error=error)
+
+    async def put_refs(
+        self, handle_id: str, writer: str, seq: int, refs: list[Any], block: bool
+    ) -> BatchResult[T]:
+        """Queue object references, all or none (reference channels).
+
+        Args:
+            handle_id: The sending handle.
+            writer: The sending process's id for this handle.
+            seq: The writer's number for this call, which orders it.
+            refs: ``ray.put`` references; the actor holds the references, never the values.
+            block: Wait (up to ``poll_seconds``) for room instead of answering ``"full"``.
+
+        Returns:
+            As for :meth:`put`.
+        """
+        if not self._metadata.by_reference:
+            return BatchResult(status="invalid", error="this channel carries values, not refs")
+        status, error = await self._put_values(handle_id, writer, seq, refs, block)
+        return BatchResult(status=status, count=len(refs) if status == "ok" else 0, error=error)
+
+    async def _put_values(
+        self, handle_id: str, writer: str, seq: int, items: list[Any], block: bool
+    ) -> tuple[Status, str]:
+        """Queue ``items`` in ``writer``'s turn ``seq``; answer ``(status, error)``."""
+        await self._take_turn(writer, seq)
+        try:
+            return await self._put_in_turn(handle_id, writer, seq, items, block)
+        finally:
+            self._end_turn(writer, seq)
+
+    async def _put_in_turn(
+        self, handle_id: str, writer: str, seq: int, items: list[Any], block: bool
+    ) -> tuple[Status, str]:
+        state = self._state
+        key = (writer, seq)
+        if key in state.withdrawn:
+            state.withdrawn.discard(key)
+            return "withdrawn", ""
+        problem = self._sender_problem(handle_id)
+        count = len(items)
+        if not problem and len(state.queue) + count > state.capacity:
+            if not block:
+                return "full", "the channel is full"
+            withdrawal = asyncio.get_running_loop().create_future()
+            state.pending_puts[key] = withdrawal
+            try:
+                async with asyncio.timeout(self._poll_seconds):
+                    while not problem and len(state.queue) + count > state.capacity:
+                        waiting = asyncio.ensure_future(wait_in(state.putters))
+                        await asyncio.wait(
+                            (waiting, withdrawal), return_when=asyncio.FIRST_COMPLETED
+                        )
+                        if withdrawal.done():
+                            waiting.cancel()
+                            return "withdrawn", ""
+                        problem = self._sender_problem(handle_id)
+            except TimeoutError:
+                return "full", "the channel is full"
+            finally:
+                state.pending_puts.pop(key, None)
+        if problem:
+            return "closed", problem
+        state.queue.extend(items)
+        state.total_sent += count
+        state.high_watermark = max(state.high_watermark, len(state.queue))
+        for _ in range(min(count, len(state.getters))):
+            wake_one(state.getters)
+        return "ok", ""
+
+    async def withdraw(self, writer: str, seq: int) -> bool:
+        """Withdraw a put that its caller stopped waiting for.
+
+        Returns:
+            ``True`` if the put had not queued anything (and now never will); ``False``
+            if it had already been answered.
+        """
+        state = self._state
+        key = (writer, seq)
+        pending = state.pending_puts.get(key)
+        if pending is not None:
+            if not pending.done():
+                pending.set_result(None)
+            return True
+        if state.next_seq.get(writer, 0) > seq:
+            return False
+        state.withdrawn.add(key)
+        return True
+
+    # --- receiving ---------------------------------------------------------------------
+
+    def _touch_reader(self, handle_id: str, reader: str, node_id: str) -> None:
+        now = time.time()
+        info = self._state.readers.get(reader)
+        if info is None:
+            self._state.readers[reader] = ReaderInfo(
+                reader_id=handle_id, node_id=node_id, registered_at=now, last_seen=now
+            )
+        else:
+            self._state.readers[reader] = msgspec.structs.replace(info, last_seen=now)
+
+    def _receiver_problem(self, handle_id: str) -> str:
+        if handle_id not in self._state.receivers:
+            self._adopt(self._state.receivers, handle_id)
+        if handle_id not in self._state.receivers:
+            return "this receiver is closed"
+        if not self._state.queue and not self._state.senders:
+            return "every sender is closed and the channel is drained"
+        return ""
+
+    async def get(
+        self,
+        handle_id: str,
+        reader: str,
+        node_id: str,
+        request: int,
+        max_items: int,
+        wait_seconds: float | None,
+    ) -> BatchResult[T]:
+        """Take up to ``max_items`` values as one encoded ``DataMessage[list[T]]``.
+
+        Args:
+            handle_id: The receiving handle.
+            reader: The receiving process's id for this handle (for statistics).
+            node_id: The Ray node the reader runs on.
+            request: The reader's number for this call, for :meth:`abandon`.
+            max_items: The most values to take; at least 1.
+            wait_seconds: How long to wait for a first value: ``0`` answers ``"empty"`` at
+                once; ``None`` or more than ``poll_seconds`` waits ``poll_seconds``.
+
+        Returns:
+            ``"ok"`` with values; ``"empty"`` when none came in time; ``"closed"``;
+            ``"withdrawn"`` when abandoned while waiting.
+        """
+        status, error = await self._wait_for_values(
+            handle_id, reader, node_id, request, wait_seconds
+        )
+        if status != "ok":
+            return BatchResult(status=status, error=error)
+        items = self._pop(reader, max_items)
+        if self._metadata.by_reference:
+            return BatchResult(count=len(items), refs=tuple(items))
+        return BatchResult(count=len(items), data=self._encode(items))
+
+    async def get_one(
+        self,
+        handle_id: str,
+        reader: str,
+        node_id: str,
+        request: int,
+        wait_seconds: float | None,
+    ) -> SingleResult[T]:
+        """Take one value as an encoded ``DataMessage[T]`` (or a reference).
+
+        Args:
+            handle_id: The receiving handle.
+            reader: The receiving process's id for this handle.
+            node_id: The Ray node the reader runs on.
+            request: The reader's number for this call, for :meth:`abandon`.
+            wait_seconds: As for :meth:`get`.
+
+        Returns:
+            As for :meth:`get`, for one value.
+        """
+        status, error = await self._wait_for_values(
+            handle_id, reader, node_id, request, wait_seconds
+        )
+        if status != "ok":
+            return SingleResult(status=status, error=error)
+        item = self._pop(reader, 1)[0]
+        if self._metadata.by_reference:
+            return SingleResult(ref=item)
+        return SingleResult(data=self._encode(item))
+
+    async def _wait_for_values(
+        self,
+        handle_id: str,
+        reader: str,
+        node_id: str,
+        request: int,
+        wait_seconds: float | None,
+    ) -> tuple[Status, str]:
+        """Wait until a value can be taken; answer ``("ok", "")`` or why not."""
+        state = self._state
+        self._touch_reader(handle_id, reader, node_id)
+        problem = self._receiver_problem(handle_id)
+        if not problem and not state.queue:
+            if wait_seconds is not None and wait_seconds <= 0:
+                return "empty", "the channel is empty"
+            limit = self._poll_seconds
+            if wait_seconds is not None:
+                limit = min(limit, wait_seconds)
+            key = (reader, request)
+            abandoned = asyncio.get_running_loop().create_future()
+            state.pending_gets[key] = abandoned
+            try:
+                async with asyncio.timeout(limit):
+                    while not problem and not state.queue:
+                        waiting = asyncio.ensure_future(wait_in(state.getters))
+                        await asyncio.wait(
+                            (waiting, abandoned), return_when=asyncio.FIRST_COMPLETED
+                        )
+                        if abandoned.done():
+                            waiting.cancel()
+                            return "withdrawn", ""
+                        problem = self._receiver_problem(handle_id)
+            except TimeoutError:
+                return "empty", "the channel is empty"
+            finally:
+                state.pending_gets.pop(key, None)
+        if problem:
+            return "closed", problem
+        return "ok", ""
+
+    def _pop(self, reader: str, max_items: int) -> list[Any]:
+        state = self._state
+        count = min(max_items, len(state.queue))
+        items = [state.queue.popleft() for _ in range(count)]
+        state.total_received += count
+        info = state.readers[reader]
+        state.readers[reader] = msgspec.structs.replace(
+            info, total_received=info.total_received + count
+        )
+        if count:
+            wake_all(state.putters)  # each waiting put re-checks whether its values fit
+        return items
+
+    def _encode(self, payload: Any) -> bytes:
+        header = WireHeader(channel_id=self._metadata.name, ts=_now_ms())
+        return get_codec_pool().encode(DataMessage(header=header, payload=payload))
+
+    async def abandon(self, reader: str, request: int) -> None:
+        """Make a waiting ``get`` return ``"withdrawn"`` now, if it is still waiting."""
+        pending = self._state.pending_gets.get((reader, request))
+        if pending is not None and not pending.done():
+            pending.set_result(None)
+
+    async def requeue(self, reader: str, result: SingleResult[T] | BatchResult[T]) -> None:
+        """Put values a cancelled receiver was handed back at the front, in order."""
+        items: list[Any]
+        if isinstance(result, SingleResult):
+            if self._metadata.by_reference:
+                items = [result.ref]
+            else:
+                items = [get_codec_pool().decode_data(result.data, msgspec.Raw).payload]
+        elif self._metadata.by_reference:
+            items = list(result.refs)
+        else:
+            items = get_codec_pool().decode_data(result.data, RawItems).payload
+        state = self._state
+        state.queue.extendleft(reversed(items))
+        state.total_received -= len(items)
+        info = state.readers.get(reader)
+        if info is not None:
+            state.readers[reader] = msgspec.structs.replace(
+                info, total_received=info.total_received - len(items)
+            )
+        for _ in range(min(len(items), len(state.getters))):
+            wake_one(state.getters)
+
+    # --- statistics and checkpoints ----------------------------------------------------
+
+    async def stats(self) -> ChannelStats:
+        """Return a snapshot of the channel's statistics."""
+        state = self._state
+        per_node: dict[str, int] = {}
+        for info in state.readers.values():
+            per_node[info.node_id] = per_node.get(info.node_id, 0) + 1
+        metadata = self._metadata
+        return ChannelStats(
+            backend="ray",
+            capacity=metadata.capacity,
+            size=len(state.queue),
+            high_watermark=state.high_watermark,
+            total_sent=state.total_sent,
+            total_received=state.total_received,
+            open_senders=len(state.senders),
+            open_receivers=len(state.receivers),
+            closed=not state.senders,
+            readers_per_node=per_node,
+            readers=tuple(state.readers.values()),
+            extras={
+                "name": metadata.name,
+                "namespace": metadata.namespace,
+                "pid": os.getpid(),
+                "waiting_senders": len(state.putters),
+                "waiting_receivers": len(state.getters),
+            },
+        )
+
+    async def get_checkpoint_state(self) -> bytes:
+        """Encode the queued values, open handles and totals for a later restore.
+
+        Returns:
+            MessagePack bytes for :meth:`apply_checkpoint_state`.
+
+        Raises:
+            TypeError: The channel carries references: its values live in the object
+                store, whose lifetime a checkpoint cannot extend.
+        """
+        if self._metadata.by_reference:
+            raise TypeError("a reference channel cannot be checkpointed")
+        state = self._state
+        checkpoint = _Checkpoint(
+            items=[bytes(item) for item in state.queue],
+            senders=sorted(state.senders),
+            receivers=sorted(state.receivers),
+            total_sent=state.total_sent,
+            total_received=state.total_received,
+            high_watermark=state.high_watermark,
+        )
+        return msgspec.msgpack.encode(checkpoint)
+
+    async def apply_checkpoint_state(self, checkpoint: bytes) -> int:
+        """Restore a checkpoint: its values go in front of anything queued since.
+
+        Args:
+            checkpoint: Bytes from :meth:`get_checkpoint_state`.
+
+        Returns:
+            How many values were restored.
+
+        Raises:
+            msgspec.DecodeError: ``checkpoint`` is not a channel checkpoint.
+        """
+        restored = msgspec.msgpack.decode(checkpoint, type=_Checkpoint)
+        state = self._state
+        state.queue.extendleft(msgspec.Raw(item) for item in reversed(restored.items))
+        state.senders.update(restored.senders)
+        state.receivers.update(restored.receivers)
+        state.total_sent = max(state.total_sent, restored.total_sent)
+        state.total_received = max(state.total_received, restored.total_received)
+        state.high_watermark = max(state.high_watermark, restored.high_watermark, len(state.queue))
+        wake_all(state.getters)
+        return len(restored.items)

@@ -1,0 +1,218 @@
+"""``channel()``: one call that opens a typed channel on either backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import msgspec
+
+from klaw_ray.local import LocalReceiver, LocalSender, local_channel
+from klaw_types import ChannelCapacity, Identifier, Namespace
+
+if TYPE_CHECKING:
+    from klaw_config import KlawConfig
+    from klaw_ray.protocols import Receiver, Sender
+    from klaw_ray.ray_channel import RayReceiver, RaySender
+
+__all__ = ["Backend", "channel"]
+
+T = TypeVar("T")
+
+Backend = Literal["local", "ray"]
+"""Where a channel lives: ``"local"`` (this event loop) or ``"ray"`` (a Ray actor)."""
+
+
+def _validated(value: object, tp: Any, argument: str) -> Any:
+    try:
+        return msgspec.convert(value, tp)
+    except msgspec.ValidationError as exc:
+        # msgspec names the path `$`; the argument's name is what a caller can act on.
+        reason = str(exc).replace(" - at `$`", "")
+        raise ValueError(f"invalid {argument} {value!r}: {reason}") from exc
+
+
+def resolve_arguments(
+    capacity: int | None,
+    *,
+    name: str | None,
+    namespace: str | None,
+    unbounded: bool,
+    config: KlawConfig | None,
+) -> tuple[int | None, str | None, str | None, KlawConfig]:
+    """Validate channel arguments and fill the defaults from the configuration.
+
+    Returns:
+        ``(capacity, name, namespace, config)``; ``capacity`` is ``None`` only when
+        ``unbounded`` is true; ``namespace`` stays ``None`` when not given.
+
+    Raises:
+        ValueError: An argument is out of range, or ``unbounded`` came with a capacity.
+        klaw_config.ConfigError: ``config`` was not given and loading it failed.
+    """
+    if unbounded and capacity is not None:
+        raise ValueError("give either a capacity or unbounded=True, not both")
+    if capacity is not None:
+        capacity = _validated(capacity, ChannelCapacity, "capacity")
+    if name is not None:
+        name = _validated(name, Identifier, "channel name")
+    if namespace is not None:
+        namespace = _validated(namespace, Namespace, "namespace")
+    if config is None:
+        from klaw_config import load_config  # noqa: PLC0415 - only when no config is given
+
+        config = load_config()
+    if capacity is None and not unbounded:
+        capacity = config.channels.capacity
+    return capacity, name, namespace, config
+
+
+@overload
+async def channel(
+    capacity: int | None = None,
+    *,
+    backend: Literal["local"] = "local",
+    value_type: type[T],
+    name: str | None = None,
+    namespace: str | None = None,
+    unbounded: bool = False,
+    config: KlawConfig | None = None,
+) -> tuple[LocalSender[T], LocalReceiver[T]]: ...
+
+
+@overload
+async def channel(
+    capacity: int | None = None,
+    *,
+    backend: Literal["local"] = "local",
+    value_type: None = None,
+    name: str | None = None,
+    namespace: str | None = None,
+    unbounded: bool = False,
+    config: KlawConfig | None = None,
+) -> tuple[LocalSender[Any], LocalReceiver[Any]]: ...
+
+
+@overload
+async def channel(
+    capacity: int | None = None,
+    *,
+    backend: Literal["ray"],
+    value_type: type[T],
+    name: str | None = None,
+    namespace: str | None = None,
+    unbounded: bool = False,
+    config: KlawConfig | None = None,
+) -> tuple[RaySender[T], RayReceiver[T]]: ...
+
+
+@overload
+async def channel(
+    capacity: int | None = None,
+    *,
+    backend: Literal["ray"],
+    value_type: Any = None,
+    name: str | None = None,
+    namespace: str | None = None,
+    unbounded: bool = False,
+    config: KlawConfig | None = None,
+) -> tuple[RaySender[Any], RayReceiver[Any]]: ...
+
+
+@overload
+async def channel(
+    capacity: int | None = None,
+    *,
+    backend: Backend,
+    value_type: type[T],
+    name: str | None = None,
+    namespace: str | None = None,
+    unbounded: bool = False,
+    config: KlawConfig | None = None,
+) -> tuple[Sender[T], Receiver[T]]: ...
+
+
+@overload
+async def channel(
+    capacity: int | None = None,
+    *,
+    backend: Backend,
+    value_type: Any = None,
+    name: str | None = None,
+    namespace: str | None = None,
+    unbounded: bool = False,
+    config: KlawConfig | None = None,
+) -> tuple[Sender[Any], Receiver[Any]]: ...
+
+
+async def channel(
+    capacity: int | None = None,
+    *,
+    backend: Backend = "local",
+    value_type: Any = None,
+    name: str | None = None,
+    namespace: str | None = None,
+    unbounded: bool = False,
+    config: KlawConfig | None = None,
+) -> tuple[Sender[Any], Receiver[Any]]:
+    """Open a bounded (or unbounded) typed channel and return its first two handles.
+
+    Clone the handles for more producers or consumers; close every clone to end the
+    stream. Defaults come from the klaw configuration (``channels.capacity``,
+    ``ray.namespace``, ``ray.address``), loaded with :func:`klaw_config.load_config` when
+    ``config`` is not given.
+
+    Args:
+        capacity: Most values queued at once, 1 to 1,000,000; ``None`` takes
+            ``channels.capacity`` from the configuration.
+        backend: ``"local"`` for an in-process asyncio channel (values are not copied) or
+            ``"ray"`` for a channel held by a Ray actor (values travel as klaw-wire
+            envelopes, validated against ``value_type``).
+        value_type: The type of the values. On Ray every value is checked against it
+            (msgspec's type system: builtins, containers, msgspec structs); ``None``
+            accepts anything msgspec can encode. On the local backend it only informs
+            static typing.
+        name: A name for the channel. On Ray a name makes it a *named* channel: a
+            detached actor that outlives this process and that :func:`get_channel` can
+            find; opening an existing name attaches to it.
+        namespace: The Ray namespace of a named channel; defaults to ``ray.namespace``.
+        unbounded: Create a channel without a capacity limit (``capacity`` must be
+            ``None``).
+        config: The configuration to use instead of loading one.
+
+    Returns:
+        ``(sender, receiver)``.
+
+    Raises:
+        ValueError: An argument is out of range (capacity, name, namespace, backend), or
+            ``unbounded`` was combined with a ``capacity``.
+        klaw_config.ConfigError: No ``config`` was given and loading it failed.
+        ChannelBackendError: The Ray backend could not start or reach its actor.
+
+    Example:
+        >>> import asyncio
+        >>> async def main() -> list[int]:
+        ...     tx, rx = await channel(8, value_type=int)
+        ...     async with tx:
+        ...         await tx.send_batch([1, 2, 3])
+        ...     return [value async for value in rx]
+        >>> asyncio.run(main())
+        [1, 2, 3]
+    """
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    capacity, name, namespace, config = resolve_arguments(
+        capacity, name=name, namespace=namespace, unbounded=unbounded, config=config
+    )
+    if backend == "local":
+        if namespace is not None:
+            raise ValueError("namespace applies to the Ray backend only")
+        return local_channel(capacity, name=name or "")
+    from klaw_ray.ray_channel import ray_channel  # noqa: PLC0415 - imports Ray
+
+    return await ray_channel(
+        capacity,
+        value_type=value_type,
+        name=name,
+        namespace=namespace or config.ray.namespace,
+        config=config,
+    )

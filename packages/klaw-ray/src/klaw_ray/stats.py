@@ -1,0 +1,59 @@
+"""Statistics snapshots of a channel, the same shape for every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["ChannelStats", "ReaderInfo"]
+
+
+class ReaderInfo(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """What a Ray channel actor knows about one registered receiver handle.
+
+    Attributes:
+        reader_id: Unique id of the receiver handle.
+        node_id: Ray node the receiver runs on ("" when unknown).
+        registered_at: Unix time, in seconds, of the handle's first call.
+        last_seen: Unix time, in seconds, of the handle's latest call.
+        total_received: Values this handle has received.
+    """
+
+    reader_id: str
+    node_id: str = ""
+    registered_at: float = 0.0
+    last_seen: float = 0.0
+    total_received: int = 0
+
+
+class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """An immutable snapshot of a channel's state, taken when ``stats()`` was called.
+
+    Attributes:
+        backend: ``"local"`` or ``"ray"``.
+        capacity: Most values the channel holds; ``None`` for an unbounded channel.
+        size: Values queued now.
+        high_watermark: Most values ever queued at once.
+        total_sent: Values accepted by sends since the channel was created.
+        total_received: Values handed to receivers since the channel was created.
+        open_senders: Sender handles not yet closed.
+        open_receivers: Receiver handles not yet closed.
+        closed: ``True`` once every sender is closed (receivers drain, then stop).
+        readers_per_node: Receiver handles seen, counted per Ray node id (Ray only).
+        readers: One :class:`ReaderInfo` per receiver handle seen (Ray only).
+        extras: Backend-specific figures, e.g. the actor's name and namespace.
+    """
+
+    backend: str
+    capacity: int | None = None
+    size: int = 0
+    high_watermark: int = 0
+    total_sent: int = 0
+    total_received: int = 0
+    open_senders: int = 0
+    open_receivers: int = 0
+    closed: bool = False
+    readers_per_node: dict[str, int] = msgspec.field(default_factory=dict)
+    readers: tuple[ReaderInfo, ...] = ()
+    extras: dict[str, Any] = msgspec.field(default_factory=dict)

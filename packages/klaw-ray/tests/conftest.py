@@ -1,0 +1,77 @@
+"""Fixtures shared by the klaw-ray tests.
+
+One local Ray instance serves the whole test session (``ray_cluster``): starting Ray
+takes seconds, so it starts once, lazily, the first time a test needs it, bound to
+127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from channel_backends import OpenChannel
+from klaw_config import KlawConfig, RayConfig
+from klaw_ray import Receiver, Sender, channel
+
+TEST_NAMESPACE = "klaw-tests"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run ``pytest.mark.anyio`` tests on asyncio only: the backends are asyncio-based."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """Start one local Ray instance for the session; yield its address."""
+    import ray
+
+    from klaw_ray._ray_runtime import use_loopback_only
+
+    use_loopback_only()
+    # Workers import the tests' record types by name, like a service's own modules.
+    tests_dir = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [tests_dir, os.environ.get("PYTHONPATH", "")])
+    )
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        namespace=TEST_NAMESPACE,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def ray_config(ray_cluster: str) -> KlawConfig:
+    """A configuration naming the test namespace (Ray is already running)."""
+    return KlawConfig(ray=RayConfig(namespace=TEST_NAMESPACE))
+
+
+@pytest.fixture(params=["local", "ray"])
+def open_channel(request: pytest.FixtureRequest) -> OpenChannel:
+    """A factory opening a fresh channel on each backend under test."""
+    backend: str = request.param
+    config = request.getfixturevalue("ray_config") if backend == "ray" else KlawConfig()
+
+    async def open_(capacity: int | None) -> tuple[Sender[Any], Receiver[Any]]:
+        return await channel(
+            capacity,
+            backend="ray" if backend == "ray" else "local",
+            unbounded=capacity is None,
+            config=config,
+        )
+
+    return open_
