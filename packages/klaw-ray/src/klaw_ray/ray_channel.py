@@ -96,7 +96,10 @@ class _RayHandle:
         self._batch_type: Any = list[self._value_type]  # type: ignore[name-defined]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self._actor, self._metadata, self._handle_id))
+        # A clone's registration call travels with it, so a copy in another process
+        # waits for the registration before its first call (calls from two processes
+        # reach the actor in no guaranteed order).
+        return (type(self), (self._actor, self._metadata, self._handle_id, self._ready))
 
     @property
     def _actor_name(self) -> str:

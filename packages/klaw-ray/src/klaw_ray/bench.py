@@ -1,0 +1,385 @@
+"""``klaw bench``: klaw's codec and channels against their baselines, in one process.
+
+Every comparison times klaw and its baseline back to back on the same data and reports
+their ratio, which is what stays meaningful on a noisy machine: ``klaw / baseline`` is the
+time klaw took for the same work relative to the baseline (below 1.0: klaw is faster).
+
+- codec: the codec pool against a raw msgspec ``Encoder`` / ``Decoder`` (the floor),
+  pydantic v2 models of the same envelope (JSON encode and validate; skipped when
+  pydantic is not installed) and pickle;
+- local channel: one producer and one consumer moving ints, against ``asyncio.Queue``;
+- Ray channel: a single send/recv round trip and batched throughput, against
+  ``ray.util.queue.Queue`` (``put_async``/``get_async`` and
+  ``put_nowait_batch``/``get_nowait_batch``), on an embedded local Ray instance unless one
+  is running or configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pickle
+import platform
+import time
+import timeit
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any
+
+import msgspec
+
+from klaw_config import load_config
+from klaw_ray.demo import Order
+from klaw_ray.local import LocalReceiver, LocalSender, local_channel
+from klaw_wire import DataMessage, WireHeader, get_codec_pool
+
+__all__ = ["BenchReport", "Comparison", "run_bench"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One klaw measurement beside its baseline.
+
+    Attributes:
+        group: ``"codec"``, ``"local channel"`` or ``"ray channel"``.
+        name: What was measured.
+        klaw_seconds: klaw's time for the work.
+        baseline: The baseline's name.
+        baseline_seconds: The baseline's time for the same work; ``None`` if skipped.
+        note: Why the baseline was skipped, or other context.
+    """
+
+    group: str
+    name: str
+    klaw_seconds: float
+    baseline: str
+    baseline_seconds: float | None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """``klaw_seconds / baseline_seconds`` (below 1.0: klaw is faster)."""
+        if self.baseline_seconds is None or self.baseline_seconds <= 0:
+            return None
+        return self.klaw_seconds / self.baseline_seconds
+
+
+@dataclass
+class BenchReport:
+    """All comparisons of one run, with the machine and versions they ran on."""
+
+    comparisons: list[Comparison] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """The comparisons as an aligned text table."""
+        header = ("group", "measurement", "baseline", "klaw / baseline")
+        rows = [header]
+        for c in self.comparisons:
+            ratio = "skipped" if c.ratio is None else f"{c.ratio:.2f}x"
+            note = f" ({c.note})" if c.note else ""
+            rows.append((c.group, c.name, c.baseline, f"{ratio}{note}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [
+            "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+            for row in rows
+        ]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append("klaw / baseline is klaw's time for the same work: below 1.00x is faster.")
+        return "\n".join(lines)
+
+    def write_json(self, path: str) -> None:
+        """Write the figures, with machine and version details, as JSON."""
+        payload = {
+            "machine": self.machine,
+            "comparisons": [{**asdict(c), "ratio": c.ratio} for c in self.comparisons],
+        }
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(payload, file, indent=2)
+            file.write("\n")
+
+
+def _best(work: Callable[[], object], number: int, repeat: int = 5) -> float:
+    """Best time of ``repeat`` runs of ``number`` calls, per call."""
+    return min(timeit.repeat(work, number=number, repeat=repeat)) / number
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": {
+            name: _version(name) for name in ("klaw-ray", "klaw-wire", "msgspec", "ray", "pydantic")
+        },
+    }
+
+
+def _sample_order(i: int = 7) -> Order:
+    return Order(
+        order_id=i,
+        customer="customer-7",
+        sku="SKU-0007",
+        quantity=3,
+        unit_price=9.75,
+        created_ns=1_700_000_000_000_000_000,
+    )
+
+
+def _codec(quick: bool) -> list[Comparison]:
+    number = 2_000 if quick else 20_000
+    pool = get_codec_pool()
+    message = DataMessage(
+        header=WireHeader(channel_id="bench", seq=1, ts=1), payload=_sample_order()
+    )
+    blob = pool.encode(message)
+    raw_encoder = msgspec.msgpack.Encoder()
+    raw_decoder = msgspec.msgpack.Decoder(DataMessage[Order])
+    klaw_encode = _best(lambda: pool.encode(message), number)
+    klaw_decode = _best(lambda: pool.decode_data(blob, Order), number)
+    pickled = pickle.dumps(message)
+    results = [
+        Comparison(
+            "codec",
+            "encode DataMessage[Order]",
+            klaw_encode,
+            "raw msgspec",
+            _best(lambda: raw_encoder.encode(message), number),
+        ),
+        Comparison(
+            "codec",
+            "decode DataMessage[Order]",
+            klaw_decode,
+            "raw msgspec",
+            _best(lambda: raw_decoder.decode(blob), number),
+        ),
+        Comparison(
+            "codec",
+            "encode DataMessage[Order]",
+            klaw_encode,
+            "pickle.dumps",
+            _best(lambda: pickle.dumps(message), number),
+        ),
+        Comparison(
+            "codec",
+            "decode DataMessage[Order]",
+            klaw_decode,
+            "pickle.loads",
+            _best(lambda: pickle.loads(pickled), number),
+        ),
+    ]
+    try:
+        import pydantic  # noqa: PLC0415 - an optional baseline
+    except ImportError:
+        for name in ("encode", "decode"):
+            results.append(
+                Comparison(
+                    "codec",
+                    f"{name} DataMessage[Order]",
+                    0.0,
+                    "pydantic v2",
+                    None,
+                    "pydantic not installed",
+                )
+            )
+        return results
+
+    class PydOrder(pydantic.BaseModel):
+        order_id: int
+        customer: str
+        sku: str
+        quantity: int
+        unit_price: float
+        created_ns: int
+
+    class PydHeader(pydantic.BaseModel):
+        version: int
+        kind: int
+        channel_id: str
+        seq: int
+        ts: int
+
+    class PydData(pydantic.BaseModel):
+        header: PydHeader
+        payload: PydOrder
+
+    model = PydData(
+        header=PydHeader(version=1, kind=1, channel_id="bench", seq=1, ts=1),
+        payload=PydOrder(**msgspec.structs.asdict(_sample_order())),
+    )
+    text = model.model_dump_json()
+    results += [
+        Comparison(
+            "codec",
+            "encode DataMessage[Order]",
+            klaw_encode,
+            "pydantic v2 JSON",
+            _best(model.model_dump_json, number),
+        ),
+        Comparison(
+            "codec",
+            "decode DataMessage[Order]",
+            klaw_decode,
+            "pydantic v2 JSON",
+            _best(lambda: PydData.model_validate_json(text), number),
+        ),
+    ]
+    return results
+
+
+async def _klaw_local(count: int) -> None:
+    pair: tuple[LocalSender[int], LocalReceiver[int]] = local_channel(1024)
+    tx, rx = pair
+
+    async def produce() -> None:
+        for i in range(count):
+            await tx.send(i)
+        await tx.close()
+
+    async def consume() -> int:
+        return sum([1 async for _ in rx])
+
+    _, received = await asyncio.gather(produce(), consume())
+    assert received == count
+
+
+async def _asyncio_queue(count: int) -> None:
+    queue: asyncio.Queue[int | None] = asyncio.Queue(1024)
+
+    async def produce() -> None:
+        for i in range(count):
+            await queue.put(i)
+        await queue.put(None)
+
+    async def consume() -> int:
+        received = 0
+        while await queue.get() is not None:
+            received += 1
+        return received
+
+    _, received = await asyncio.gather(produce(), consume())
+    assert received == count
+
+
+def _local(quick: bool) -> list[Comparison]:
+    count = 20_000 if quick else 200_000
+
+    def timed(work: Callable[[int], Any]) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            asyncio.run(work(count))
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    return [
+        Comparison(
+            "local channel",
+            f"{count:,} ints, 1 producer, 1 consumer, capacity 1024",
+            timed(_klaw_local),
+            "asyncio.Queue",
+            timed(_asyncio_queue),
+        ),
+    ]
+
+
+async def _ray(quick: bool) -> list[Comparison]:
+    from ray.util.queue import Queue  # noqa: PLC0415 - only this part needs Ray
+
+    from klaw_ray.factory import channel  # noqa: PLC0415
+
+    config = load_config()
+    rounds = 50 if quick else 300
+    total, batch = (2_000, 500) if quick else (20_000, 500)
+    orders = [_sample_order(i) for i in range(total)]
+    tx, rx = await channel(total, backend="ray", value_type=Order, config=config)
+    queue = Queue(maxsize=total, actor_options={"num_cpus": 0})
+    try:
+        order = orders[0]
+        await tx.send(order)  # warm both paths up
+        await rx.recv()
+        await queue.put_async(order)
+        await queue.get_async()
+
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await tx.send(order)
+            await rx.recv()
+        klaw_single = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await queue.put_async(order)
+            await queue.get_async()
+        queue_single = time.perf_counter() - started
+
+        started = time.perf_counter()
+        for i in range(0, total, batch):
+            await tx.send_batch(orders[i : i + batch])
+        received = 0
+        while received < total:
+            received += len(await rx.recv_batch(batch))
+        klaw_batched = time.perf_counter() - started
+        started = time.perf_counter()
+        for i in range(0, total, batch):
+            queue.put_nowait_batch(orders[i : i + batch])
+        received = 0
+        while received < total:
+            received += len(queue.get_nowait_batch(min(batch, total - received)))
+        queue_batched = time.perf_counter() - started
+    finally:
+        await tx.close()
+        await rx.close()
+        queue.shutdown()
+    return [
+        Comparison(
+            "ray channel",
+            f"send+recv round trip, one Order ({rounds} rounds)",
+            klaw_single,
+            "ray.util.queue put/get",
+            queue_single,
+        ),
+        Comparison(
+            "ray channel",
+            f"{total:,} Orders in batches of {batch}",
+            klaw_batched,
+            "ray.util.queue batch API",
+            queue_batched,
+        ),
+    ]
+
+
+def run_bench(*, quick: bool = False, ray: bool = True) -> BenchReport:
+    """Run every comparison and return the report.
+
+    Args:
+        quick: Fewer repetitions and smaller workloads (seconds instead of a minute).
+        ray: Include the Ray channel comparisons (starts or joins Ray as configured).
+
+    Returns:
+        The report, with machine and version details.
+    """
+    report = BenchReport(machine=_machine())
+    report.comparisons += _codec(quick)
+    report.comparisons += _local(quick)
+    if ray:
+        from klaw_ray._ray_runtime import ensure_ray  # noqa: PLC0415 - imports Ray
+
+        started = ensure_ray(load_config())
+        try:
+            report.comparisons += asyncio.run(_ray(quick))
+        finally:
+            if started:
+                import ray as ray_module  # noqa: PLC0415
+
+                ray_module.shutdown()
+    return report

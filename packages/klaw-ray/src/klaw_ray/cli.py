@@ -1,0 +1,153 @@
+"""The ``klaw`` command line: ``demo``, ``bench``, ``config`` and ``wire``.
+
+Every subcommand has ``--help``. Errors are one line on standard error and a non-zero
+exit status (1 for a failure, 2 for a usage error, 130 when interrupted), never a
+traceback. ``klaw config ...`` is klaw-config's command line and ``klaw wire ...``
+klaw-wire's, under the ``klaw`` name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+__all__ = ["main"]
+
+_DESCRIPTION = "klaw: typed, versioned messaging for Python services on Ray."
+
+
+class _UsageError(Exception):
+    """The arguments are wrong: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="klaw", description=_DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a typed producer/consumer pipeline and report what it measured",
+        description=(
+            "Producers send Order records through a klaw channel, consumers aggregate "
+            "them, and a table reports throughput, wire bytes, latency and an "
+            "exactly-once check. With no configuration the Ray backend starts an "
+            "embedded local Ray instance (listening on 127.0.0.1 only); with "
+            "KLAW_RAY_ADDRESS (or ray.address in a KLAW_CONFIG file) it joins that cluster."
+        ),
+    )
+    demo.add_argument("--backend", choices=("ray", "local"), default="ray")
+    demo.add_argument("--messages", type=_positive, default=20_000, metavar="N")
+    demo.add_argument("--producers", type=_positive, default=2, metavar="P")
+    demo.add_argument("--consumers", type=_positive, default=2, metavar="C")
+    demo.add_argument("--capacity", type=_positive, default=1024, metavar="K")
+    demo.add_argument("--batch", type=_positive, default=100, metavar="B")
+
+    bench = commands.add_parser(
+        "bench",
+        help="compare klaw's codec and channels with their baselines, as ratios",
+        description=(
+            "Runs the codec against raw msgspec, pydantic v2 and pickle, the local channel "
+            "against asyncio.Queue, and the Ray channel against ray.util.queue.Queue, in "
+            "one process, and prints the ratios."
+        ),
+    )
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument("--no-ray", action="store_true", help="skip the Ray comparisons")
+    bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+
+    for name, summary in (
+        ("config", "check, show or write a klaw configuration file (klaw config --help)"),
+        ("wire", "inspect captured klaw-wire frames (klaw wire --help)"),
+    ):
+        forwarded = commands.add_parser(name, help=summary, add_help=False)
+        forwarded.add_argument("arguments", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from klaw_config import load_config  # noqa: PLC0415 - keep `klaw --help` fast
+    from klaw_ray.demo import DemoOptions, progress_bar, run_demo  # noqa: PLC0415
+
+    options = DemoOptions(
+        backend=args.backend,
+        messages=args.messages,
+        producers=args.producers,
+        consumers=args.consumers,
+        capacity=args.capacity,
+        batch=args.batch,
+    )
+    report = asyncio.run(run_demo(options, load_config(), progress_bar()))
+    print(report.table())
+    return 0 if report.exactly_once else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from klaw_ray.bench import run_bench  # noqa: PLC0415 - keep `klaw --help` fast
+
+    report = run_bench(quick=args.quick, ray=not args.no_ray)
+    print(report.table())
+    if args.json:
+        report.write_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _forward(command: str, arguments: Sequence[str]) -> int:
+    if command == "config":
+        from klaw_config import main as config_main  # noqa: PLC0415
+
+        return config_main(arguments, prog="klaw config")
+    from klaw_wire.__main__ import main as wire_main  # noqa: PLC0415
+
+    return wire_main(arguments, prog="klaw wire")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``klaw`` command line.
+
+    Args:
+        argv: The arguments after the program name; ``sys.argv[1:]`` when ``None``.
+
+    Returns:
+        The exit status: 0 on success, 1 on failure, 2 on a usage error, 130 when
+        interrupted.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser()
+    try:
+        if arguments and arguments[0] in ("config", "wire"):
+            return _forward(arguments[0], arguments[1:])
+        args = parser.parse_args(arguments)
+        if args.command == "demo":
+            return _demo(args)
+        return _bench(args)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("klaw: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place every failure becomes one line
+        print(f"klaw: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1

@@ -1,0 +1,156 @@
+"""The ``klaw`` command line, run as a subprocess like a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from klaw_wire import Ack, DataMessage, encode_frame
+
+KLAW = [str(Path(sys.executable).with_name("klaw"))]
+
+
+def _run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
+    environment.update(env)
+    return subprocess.run(
+        [*KLAW, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+        check=False,
+    )
+
+
+def _one_line_error(completed: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    return lines[0]
+
+
+def test_help_lists_every_subcommand() -> None:
+    completed = _run("--help")
+    assert completed.returncode == 0
+    for command in ("demo", "bench", "config", "wire"):
+        assert command in completed.stdout
+
+
+@pytest.mark.parametrize("command", ["demo", "bench", "config", "wire"])
+def test_every_subcommand_has_help(command: str) -> None:
+    completed = _run(command, "--help")
+    assert completed.returncode == 0, completed.stderr
+    assert "usage:" in completed.stdout.lower()
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "klaw_ray", "--help"], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0
+    assert "demo" in completed.stdout
+
+
+def test_demo_on_the_local_backend() -> None:
+    completed = _run("demo", "--backend", "local", "--messages", "3000", "--producers", "3")
+    assert completed.returncode == 0, completed.stderr
+    assert "every message received exactly once" in completed.stdout
+    assert "3,000" in completed.stdout
+    for row in ("throughput", "wire bytes / message", "pickle bytes / message", "p99"):
+        assert row in completed.stdout
+
+
+def test_demo_on_an_embedded_ray_instance() -> None:
+    completed = _run("demo", "--messages", "600", "--batch", "50", timeout=240)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "ray (2 producers, 2 consumers)" in completed.stdout
+    assert "every message received exactly once" in completed.stdout
+
+
+def test_demo_stops_cleanly_on_ctrl_c() -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
+    process = subprocess.Popen(
+        [*KLAW, "demo", "--backend", "local", "--messages", "50000000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--messages", "0"], "must be at least 1"),
+        (["demo", "--backend", "pigeon"], "invalid choice"),
+        (["bogus"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_usage_errors_are_one_line(args: list[str], message: str) -> None:
+    completed = _run(*args)
+    assert completed.returncode == 2
+    assert message in _one_line_error(completed)
+
+
+def test_a_bad_configuration_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "klaw.toml"
+    config.write_text("[channels]\ncapacity = 0\n")
+    completed = _run("demo", "--backend", "local", KLAW_CONFIG=str(config))
+    assert completed.returncode == 1
+    assert "channels.capacity" in _one_line_error(completed)
+
+
+def test_bench_quick_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    completed = _run("bench", "--quick", "--no-ray", "--json", str(out))
+    assert completed.returncode == 0, completed.stderr
+    assert "asyncio.Queue" in completed.stdout
+    assert "raw msgspec" in completed.stdout
+    report = json.loads(out.read_text())
+    assert report["machine"]["python"]
+    assert {c["baseline"] for c in report["comparisons"]} >= {"raw msgspec", "asyncio.Queue"}
+    assert all(c["ratio"] is None or c["ratio"] > 0 for c in report["comparisons"])
+
+
+def test_config_subcommand_is_klaw_configs_command_line(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("[channels]\ncapacity = 64\n")
+    assert _run("config", "check", str(good)).returncode == 0
+    shown = _run("config", "show", str(good))
+    assert "capacity = 64" in shown.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[channels]\ncapacity = -1\n")
+    completed = _run("config", "check", str(bad))
+    assert completed.returncode == 1
+    assert "channels.capacity" in _one_line_error(completed)
+
+
+def test_wire_subcommand_inspects_frames(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(
+        encode_frame(DataMessage.build({"x": 1}, channel_id="c", seq=3))
+        + encode_frame(Ack.build(acked_seq=3))
+    )
+    completed = _run("wire", "inspect", str(capture))
+    assert completed.returncode == 0, completed.stderr
+    lines = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert len(lines) == 2
+    capture.write_bytes(b"\x00\x00\x00\x05\x01")
+    broken = _run("wire", "inspect", str(capture))
+    assert broken.returncode == 1
+    _one_line_error(broken)
