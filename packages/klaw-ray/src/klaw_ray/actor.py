@@ -77,11 +77,13 @@ class _ChannelActorState(msgspec.Struct, gc=True):
 
 
 def _was_restarted() -> bool:
-    """Whether this actor process replaces one that died (False outside Ray)."""
-    try:
-        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
-    except Exception:
+    """Whether this actor process replaces one that died (False outside an actor)."""
+    if not ray.is_initialized():  # built outside Ray, e.g. in a unit test
         return False
+    context = ray.get_runtime_context()
+    if context.get_actor_id() is None:
+        return False
+    return bool(context.was_current_actor_reconstructed)
 
 
 def _now_ms() -> int:
@@ -196,6 +198,8 @@ class RayChannelActor(Generic[T]):
         earlier calls) is skipped rather than waited on forever.
         """
         state = self._state
+        if state.next_seq.get(writer, 0) >= seq:  # the usual case: nothing to wait for
+            return
         waiters = state.turns.setdefault(writer, deque())
         try:
             async with asyncio.timeout(self._poll_seconds):
