@@ -17,7 +17,7 @@ from ray.cluster_utils import Cluster
 from klaw_config import KlawConfig, RayConfig
 from klaw_ray import RayReceiver, RaySender
 from klaw_ray._ray_runtime import use_loopback_only
-from klaw_ray.ray_channel import ray_channel
+from klaw_ray.ray_handles import ray_channel
 
 PRODUCERS, CONSUMERS, PER_PRODUCER = 2, 2, 300
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import types
@@ -70,8 +69,11 @@ async def test_unencodable_value_is_a_type_error(ray_config: KlawConfig) -> None
 
 async def test_pipelined_sends_from_one_handle_arrive_in_order(ray_config: KlawConfig) -> None:
     tx, rx = await channel(1000, backend="ray", value_type=int, config=ray_config)
-    await asyncio.gather(*(tx.send(i) for i in range(200)))
-    assert await rx.recv_batch(1000) == list(range(200))
+    # 50 calls in flight at once: fewer than the actor serves at once (ray.max_concurrency
+    # is 64), as the channel documentation asks of pipelining callers.
+    await asyncio.gather(*(tx.send(i) for i in range(50)))
+    await asyncio.gather(*(tx.send_batch([i]) for i in range(50, 100)))
+    assert await rx.recv_batch(1000) == list(range(100))
 
 
 async def test_batches_larger_than_capacity_are_split_in_order(ray_config: KlawConfig) -> None:
@@ -233,16 +235,8 @@ async def test_restarted_actor_starts_empty_and_handles_keep_working(
 ) -> None:
     tx, rx = await channel(8, backend="ray", value_type=int, config=ray_config)
     await tx.send_batch([1, 2, 3])
-    waiting = asyncio.create_task(rx.recv_batch(10, timeout=30))
-    ray.kill(tx._actor, no_restart=False)
-    with contextlib.suppress(ChannelBackendError):  # answered before the kill, or failed
-        await asyncio.wait_for(waiting, 20)
-    for _ in range(100):  # wait for the restart
-        try:
-            await tx.send(4)
-            break
-        except ChannelBackendError:
-            await asyncio.sleep(0.2)
+    await _kill_and_await_restart(tx)
+    await tx.send(4)
     assert await rx.recv_batch(10, timeout=10) == [4]  # 1, 2, 3 were lost with the actor
 
 
@@ -268,3 +262,29 @@ async def test_a_producer_that_dies_mid_stream_loses_nothing_it_sent(
     # see an empty channel (and their timeouts), not a hang and not a false end.
     assert (await rx.stats()).open_senders == 1
     assert await rx.recv_batch(10, timeout=0.2) == []
+
+
+async def test_the_stream_still_ends_after_a_restart(ray_config: KlawConfig) -> None:
+    tx, rx = await channel(8, backend="ray", value_type=int, config=ray_config)
+    survivor = tx.clone()
+    await survivor.send(1)
+    await tx.close()  # closed before the restart: the new actor must not wait for it
+    await _kill_and_await_restart(rx)
+    await survivor.send(2)
+    assert (await rx.stats()).open_senders == 1
+    await survivor.close()
+    assert [value async for value in rx] == [2]
+
+
+async def _kill_and_await_restart(handle: RaySender[Any] | RayReceiver[Any]) -> None:
+    """Kill the channel actor (restart allowed) and wait until its new process answers."""
+    old_pid = (await handle.stats()).extras["pid"]
+    ray.kill(handle._actor, no_restart=False)
+    for _ in range(150):
+        try:
+            if (await handle.stats()).extras["pid"] != old_pid:
+                return
+        except ChannelBackendError:
+            pass  # calls fail while the actor restarts
+        await asyncio.sleep(0.2)
+    pytest.fail("the actor did not come back")

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from klaw_ray._struct_pickling import UnshippableTypeError
     from klaw_ray.actor import RayChannelActor
     from klaw_ray.named import ChannelNotFoundError, delete_channel, get_channel, list_channels
-    from klaw_ray.ray_channel import (
+    from klaw_ray.ray_handles import (
         CHANNEL_ACTOR_PREFIX,
         RayReceiver,
         RayReferenceReceiver,
@@ -97,13 +97,13 @@ _RAY_NAMES = {
     "delete_channel": "klaw_ray.named",
     "get_channel": "klaw_ray.named",
     "list_channels": "klaw_ray.named",
-    "RayReceiver": "klaw_ray.ray_channel",
-    "RayReferenceReceiver": "klaw_ray.ray_channel",
-    "RayReferenceSender": "klaw_ray.ray_channel",
-    "RaySender": "klaw_ray.ray_channel",
-    "reference_channel": "klaw_ray.ray_channel",
-    "ray_channel": "klaw_ray.ray_channel",
-    "CHANNEL_ACTOR_PREFIX": "klaw_ray.ray_channel",
+    "RayReceiver": "klaw_ray.ray_handles",
+    "RayReferenceReceiver": "klaw_ray.ray_handles",
+    "RayReferenceSender": "klaw_ray.ray_handles",
+    "RaySender": "klaw_ray.ray_handles",
+    "reference_channel": "klaw_ray.ray_handles",
+    "ray_channel": "klaw_ray.ray_handles",
+    "CHANNEL_ACTOR_PREFIX": "klaw_ray.ray_handles",
     "UnshippableTypeError": "klaw_ray._struct_pickling",
 }
 

@@ -3,7 +3,7 @@
 The actor never raises for channel conditions: every method returns a status code
 (``"ok"``, ``"full"``, ``"empty"``, ``"closed"``, ``"invalid"``, ``"withdrawn"``) in a
 :class:`SingleResult` or :class:`BatchResult`, which the handles in
-:mod:`klaw_ray.ray_channel` turn into values, ``Result``s and exceptions. Values arrive
+:mod:`klaw_ray.ray_handles` turn into values, ``Result``s and exceptions. Values arrive
 and leave as klaw-wire ``DataMessage`` envelopes encoded by the codec pool, one envelope
 per call whatever the number of values, and are queued as the encoded bytes of each
 value: the actor checks them against the channel's value type but never keeps them as
@@ -12,12 +12,13 @@ Python objects.
 Ordering: each sending process numbers its calls (the envelope header's ``seq``); the actor
 runs one writer's puts in that order even when Ray delivers pipelined calls out of order.
 
-Waiting: ``put`` waits for room and ``get`` for a value, each for at most
-``poll_seconds`` (the handle calls again until its own deadline), so a handle notices a
-dead actor within seconds rather than waiting on a call that cannot return. A handle whose
-caller is cancelled mid-call withdraws its put (``withdraw``) or abandons its get
-(``abandon``) and puts back anything it was handed (``requeue``), so cancellation loses
-and duplicates nothing.
+Waiting: a blocking put waits in the actor for room, keeping its writer's turn so that
+the writer's later calls stay behind it; a get waits for a value for at most
+``poll_seconds`` (the handle calls again until its own deadline). A dead or killed actor
+fails every call in flight at once, so no handle waits on a call that cannot return. A
+handle whose caller is cancelled mid-call withdraws its put (``withdraw``) or abandons
+its get (``abandon``) and puts back anything it was handed (``requeue``), so
+cancellation loses and duplicates nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ import ray
 
 from klaw_ray._validator import RawItems, _TypeValidator
 from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
-from klaw_ray.results import BatchResult, ChannelMetadata, SingleResult, Status
+from klaw_ray.results import (
+    BatchResult,
+    ChannelMetadata,
+    GetRequest,
+    PutRequest,
+    SingleResult,
+    Status,
+    encode_message,
+)
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
 
@@ -43,14 +52,15 @@ __all__ = ["RayChannelActor"]
 T = TypeVar("T")
 
 _UNBOUNDED = sys.maxsize
+_TURN_PATIENCE = 30.0
+_PUT_REQUEST = msgspec.msgpack.Decoder(PutRequest)
+_GET_REQUEST = msgspec.msgpack.Decoder(GetRequest)
 
 
 class _Checkpoint(msgspec.Struct, frozen=True, gc=False):
     """The persistent part of a channel's state, as ``get_checkpoint_state`` encodes it."""
 
     items: list[bytes]
-    senders: list[str]
-    receivers: list[str]
     total_sent: int
     total_received: int
     high_watermark: int
@@ -105,7 +115,7 @@ class RayChannelActor(Generic[T]):
         senders: Ids of the sender handles open at creation.
         receivers: Ids of the receiver handles open at creation.
         by_reference: Carry object references (``put_refs``) instead of encoded values.
-        poll_seconds: Longest a single ``put`` or ``get`` waits before returning.
+        poll_seconds: Longest a single ``get`` waits for a value before answering.
     """
 
     def __init__(
@@ -120,8 +130,17 @@ class RayChannelActor(Generic[T]):
         poll_seconds: float = 1.0,
     ) -> None:
         self._state = _ChannelActorState(capacity=_UNBOUNDED if capacity is None else capacity)
-        self._state.senders.update(senders)
-        self._state.receivers.update(receivers)
+        # A restarted actor lost its state, including which handles are open: those it
+        # was created with may have closed since. It learns the open handles again as
+        # they call it (see _adopt). It reports the end of the stream only once a sender
+        # has shown itself since the restart and every sender it knows has closed, and
+        # refuses puts for want of receivers only on the same terms for receivers.
+        self._restarted = _was_restarted()
+        self._sender_seen = self._receiver_seen = not self._restarted
+        self._closed_handles: set[str] = set()
+        if not self._restarted:
+            self._state.senders.update(senders)
+            self._state.receivers.update(receivers)
         self._validator = _TypeValidator.for_type(value_type)
         self._metadata = ChannelMetadata(
             name=name,
@@ -132,10 +151,6 @@ class RayChannelActor(Generic[T]):
             created_at=time.time(),
         )
         self._poll_seconds = poll_seconds
-        # A restarted actor lost its state: it adopts the handles that call it, so they
-        # keep working on the (now empty) queue instead of all looking closed.
-        self._adopt_handles = _was_restarted()
-        self._closed_handles: set[str] = set()
 
     # --- handles -----------------------------------------------------------------------
 
@@ -144,20 +159,21 @@ class RayChannelActor(Generic[T]):
         return self._metadata
 
     async def add_sender(self, handle_id: str) -> None:
-        """Count a new sender handle as open."""
-        self._state.senders.add(handle_id)
+        """Count a new sender handle as open (unless it has closed already)."""
+        self._adopt(self._state.senders, handle_id)
 
     async def add_receiver(self, handle_id: str) -> None:
-        """Count a new receiver handle as open."""
-        self._state.receivers.add(handle_id)
+        """Count a new receiver handle as open (unless it has closed already)."""
+        self._adopt(self._state.receivers, handle_id)
 
     async def close_sender(self, handle_id: str) -> None:
         """Close a sender handle; the last one closes the channel for receivers."""
         state = self._state
         state.senders.discard(handle_id)
         self._closed_handles.add(handle_id)
+        self._sender_seen = True
         wake_all(state.putters)
-        if not state.senders:
+        if self._senders_done():
             wake_all(state.getters)
 
     async def close_receiver(self, handle_id: str) -> None:
@@ -165,8 +181,9 @@ class RayChannelActor(Generic[T]):
         state = self._state
         state.receivers.discard(handle_id)
         self._closed_handles.add(handle_id)
+        self._receiver_seen = True
         wake_all(state.getters)
-        if not state.receivers:
+        if self._receivers_done():
             wake_all(state.putters)
 
     async def close_all(self) -> None:
@@ -179,30 +196,50 @@ class RayChannelActor(Generic[T]):
     # --- sending -----------------------------------------------------------------------
 
     def _adopt(self, handles: set[str], handle_id: str) -> None:
-        if self._adopt_handles and handle_id not in self._closed_handles:
+        """Count ``handle_id`` as open unless it has closed.
+
+        A handle id is known only to its handle, so a call from an unknown one means it
+        is open: a clone whose registration is still on its way, or any handle after a
+        restart.
+        """
+        if handle_id not in self._closed_handles:
             handles.add(handle_id)
+
+    def _senders_done(self) -> bool:
+        """Whether every sender is closed, so receivers drain and then stop."""
+        return not self._state.senders and self._sender_seen
+
+    def _receivers_done(self) -> bool:
+        """Whether every receiver is closed, so puts fail."""
+        return not self._state.receivers and self._receiver_seen
 
     def _sender_problem(self, handle_id: str) -> str:
         if handle_id not in self._state.senders:
             self._adopt(self._state.senders, handle_id)
+            self._sender_seen = self._sender_seen or handle_id in self._state.senders
         if handle_id not in self._state.senders:
             return "this sender is closed"
-        if not self._state.receivers:
+        if self._receivers_done():
             return "every receiver is closed"
         return ""
 
     async def _take_turn(self, writer: str, seq: int) -> None:
         """Wait until every earlier call of ``writer`` has been answered.
 
-        A gap that does not fill within ``poll_seconds`` (a restarted actor never saw the
-        earlier calls) is skipped rather than waited on forever.
+        Each writer numbers its calls from 0 and never skips a number, so waiting is
+        safe. A restarted actor never saw a writer's earlier calls: it starts that
+        writer's count at the first call it sees. A gap still open after
+        ``_TURN_PATIENCE`` seconds is skipped rather than waited on forever.
         """
         state = self._state
-        if state.next_seq.get(writer, 0) >= seq:  # the usual case: nothing to wait for
+        expected = state.next_seq.get(writer)
+        if expected is None and self._restarted:
+            state.next_seq[writer] = expected = seq
+        if (expected or 0) >= seq:  # the usual case: nothing to wait for
             return
         waiters = state.turns.setdefault(writer, deque())
         try:
-            async with asyncio.timeout(self._poll_seconds):
+            async with asyncio.timeout(_TURN_PATIENCE):
                 while state.next_seq.get(writer, 0) < seq:
                     await wait_in(waiters)
         except TimeoutError:
@@ -218,50 +255,54 @@ class RayChannelActor(Generic[T]):
         elif waiters is not None:
             del state.turns[writer]
 
-    async def put(self, handle_id: str, writer: str, blob: bytes, block: bool) -> BatchResult[T]:
-        """Queue every value of an encoded ``DataMessage[list[T]]``, all or none.
+    async def put(self, request: bytes) -> bytes:
+        """Queue every value of a ``DataMessage[list[T]]``, all or none.
 
         Args:
-            handle_id: The sending handle.
-            writer: The sending process's id for this handle; ``seq`` counts per writer.
-            blob: The encoded envelope; its header's ``seq`` orders this call.
-            block: Wait (up to ``poll_seconds``) for room instead of answering ``"full"``.
+            request: An encoded :class:`~klaw_ray.PutRequest`; its envelope's header
+                ``seq`` orders this call among its writer's calls.
 
         Returns:
-            ``"ok"`` with the count; ``"full"``, ``"closed"``, ``"invalid"`` or
-            ``"withdrawn"`` with nothing queued.
+            An encoded :class:`~klaw_ray.BatchResult`: ``"ok"`` with the count;
+            ``"full"``, ``"closed"``, ``"invalid"`` or ``"withdrawn"`` with nothing queued.
         """
         if self._metadata.by_reference:
-            return BatchResult(status="invalid", error="this channel carries refs, not values")
+            return encode_message(
+                BatchResult(status="invalid", error="this channel carries refs, not values")
+            )
         try:
-            header, items = self._validator.split(blob)
+            put = _PUT_REQUEST.decode(request)
+            header, items = self._validator.split(memoryview(put.envelope))
         except msgspec.DecodeError as exc:
-            return BatchResult(status="invalid", error=str(exc))
-        status, error = await self._put_values(handle_id, writer, header.seq, items, block)
-        return BatchResult(status=status, count=len(items) if status == "ok" else 0, error=error)
+            return encode_message(BatchResult(status="invalid", error=str(exc)))
+        status, error = await self._put_values(
+            put.handle_id, put.writer, header.seq, items, put.block
+        )
+        count = len(items) if status == "ok" else 0
+        return encode_message(BatchResult(status=status, count=count, error=error))
 
-    async def put_one(
-        self, handle_id: str, writer: str, blob: bytes, block: bool
-    ) -> SingleResult[T]:
-        """Queue the value of an encoded ``DataMessage[T]``.
+    async def put_one(self, request: bytes) -> bytes:
+        """Queue the value of a ``DataMessage[T]``.
 
         Args:
-            handle_id: The sending handle.
-            writer: The sending process's id for this handle.
-            blob: The encoded envelope; its header's ``seq`` orders this call.
-            block: Wait (up to ``poll_seconds``) for room instead of answering ``"full"``.
+            request: An encoded :class:`~klaw_ray.PutRequest`.
 
         Returns:
-            As for :meth:`put`, for one value.
+            An encoded :class:`~klaw_ray.SingleResult`, with the statuses of :meth:`put`.
         """
         if self._metadata.by_reference:
-            return SingleResult(status="invalid", error="this channel carries refs, not values")
+            return encode_message(
+                SingleResult(status="invalid", error="this channel carries refs, not values")
+            )
         try:
-            header, item = self._validator.split_one(blob)
+            put = _PUT_REQUEST.decode(request)
+            header, item = self._validator.split_one(memoryview(put.envelope))
         except msgspec.DecodeError as exc:
-            return SingleResult(status="invalid", error=str(exc))
-        status, error = await self._put_values(handle_id, writer, header.seq, [item], block)
-        return SingleResult(status=status, error=error)
+            return encode_message(SingleResult(status="invalid", error=str(exc)))
+        status, error = await self._put_values(
+            put.handle_id, put.writer, header.seq, [item], put.block
+        )
+        return encode_message(SingleResult(status=status, error=error))
 
     async def put_refs(
         self, handle_id: str, writer: str, seq: int, refs: list[Any], block: bool
@@ -273,7 +314,7 @@ class RayChannelActor(Generic[T]):
             writer: The sending process's id for this handle.
             seq: The writer's number for this call, which orders it.
             refs: ``ray.put`` references; the actor holds the references, never the values.
-            block: Wait (up to ``poll_seconds``) for room instead of answering ``"full"``.
+            block: Wait for room instead of answering ``"full"``.
 
         Returns:
             As for :meth:`put`.
@@ -306,21 +347,18 @@ class RayChannelActor(Generic[T]):
         if not problem and len(state.queue) + count > state.capacity:
             if not block:
                 return "full", "the channel is full"
+            # Wait for room for as long as it takes: the caller keeps its turn, so its
+            # later calls stay behind it, and a dead actor fails the call at once anyway.
             withdrawal = asyncio.get_running_loop().create_future()
             state.pending_puts[key] = withdrawal
             try:
-                async with asyncio.timeout(self._poll_seconds):
-                    while not problem and len(state.queue) + count > state.capacity:
-                        waiting = asyncio.ensure_future(wait_in(state.putters))
-                        await asyncio.wait(
-                            (waiting, withdrawal), return_when=asyncio.FIRST_COMPLETED
-                        )
-                        if withdrawal.done():
-                            waiting.cancel()
-                            return "withdrawn", ""
-                        problem = self._sender_problem(handle_id)
-            except TimeoutError:
-                return "full", "the channel is full"
+                while not problem and len(state.queue) + count > state.capacity:
+                    waiting = asyncio.ensure_future(wait_in(state.putters))
+                    await asyncio.wait((waiting, withdrawal), return_when=asyncio.FIRST_COMPLETED)
+                    if withdrawal.done():
+                        waiting.cancel()
+                        return "withdrawn", ""
+                    problem = self._sender_problem(handle_id)
             finally:
                 state.pending_puts.pop(key, None)
         if problem:
@@ -366,87 +404,64 @@ class RayChannelActor(Generic[T]):
     def _receiver_problem(self, handle_id: str) -> str:
         if handle_id not in self._state.receivers:
             self._adopt(self._state.receivers, handle_id)
+            self._receiver_seen = self._receiver_seen or handle_id in self._state.receivers
         if handle_id not in self._state.receivers:
             return "this receiver is closed"
-        if not self._state.queue and not self._state.senders:
+        if not self._state.queue and self._senders_done():
             return "every sender is closed and the channel is drained"
         return ""
 
-    async def get(
-        self,
-        handle_id: str,
-        reader: str,
-        node_id: str,
-        request: int,
-        max_items: int,
-        wait_seconds: float | None,
-    ) -> BatchResult[T]:
+    async def get(self, request: bytes) -> bytes | BatchResult[T]:
         """Take up to ``max_items`` values as one encoded ``DataMessage[list[T]]``.
 
         Args:
-            handle_id: The receiving handle.
-            reader: The receiving process's id for this handle (for statistics).
-            node_id: The Ray node the reader runs on.
-            request: The reader's number for this call, for :meth:`abandon`.
-            max_items: The most values to take; at least 1.
-            wait_seconds: How long to wait for a first value: ``0`` answers ``"empty"`` at
-                once; ``None`` or more than ``poll_seconds`` waits ``poll_seconds``.
+            request: An encoded :class:`~klaw_ray.GetRequest`.
 
         Returns:
-            ``"ok"`` with values; ``"empty"`` when none came in time; ``"closed"``;
-            ``"withdrawn"`` when abandoned while waiting.
+            An encoded :class:`~klaw_ray.BatchResult` (on a reference channel the struct
+            itself, carrying the references): ``"ok"`` with values; ``"empty"`` when none
+            came in time; ``"closed"``; ``"withdrawn"`` when abandoned while waiting;
+            ``"invalid"`` for a malformed request.
         """
-        status, error = await self._wait_for_values(
-            handle_id, reader, node_id, request, wait_seconds
-        )
+        try:
+            get = _GET_REQUEST.decode(request)
+        except msgspec.DecodeError as exc:
+            return encode_message(BatchResult(status="invalid", error=str(exc)))
+        status, error = await self._wait_for_values(get)
         if status != "ok":
-            return BatchResult(status=status, error=error)
-        items = self._pop(reader, max_items)
+            return encode_message(BatchResult(status=status, error=error))
+        items = self._pop(get.reader, get.max_items)
         if self._metadata.by_reference:
             return BatchResult(count=len(items), refs=tuple(items))
-        return BatchResult(count=len(items), data=self._encode(items))
+        return encode_message(BatchResult(count=len(items), data=self._encode(items)))
 
-    async def get_one(
-        self,
-        handle_id: str,
-        reader: str,
-        node_id: str,
-        request: int,
-        wait_seconds: float | None,
-    ) -> SingleResult[T]:
-        """Take one value as an encoded ``DataMessage[T]`` (or a reference).
+    async def get_one(self, request: bytes) -> bytes | SingleResult[T]:
+        """Take one value as an encoded ``DataMessage[T]`` (or, by reference, its ref).
 
         Args:
-            handle_id: The receiving handle.
-            reader: The receiving process's id for this handle.
-            node_id: The Ray node the reader runs on.
-            request: The reader's number for this call, for :meth:`abandon`.
-            wait_seconds: As for :meth:`get`.
+            request: An encoded :class:`~klaw_ray.GetRequest`.
 
         Returns:
-            As for :meth:`get`, for one value.
+            An encoded :class:`~klaw_ray.SingleResult` (on a reference channel the struct
+            itself), with the statuses of :meth:`get`.
         """
-        status, error = await self._wait_for_values(
-            handle_id, reader, node_id, request, wait_seconds
-        )
+        try:
+            get = _GET_REQUEST.decode(request)
+        except msgspec.DecodeError as exc:
+            return encode_message(SingleResult(status="invalid", error=str(exc)))
+        status, error = await self._wait_for_values(get)
         if status != "ok":
-            return SingleResult(status=status, error=error)
-        item = self._pop(reader, 1)[0]
+            return encode_message(SingleResult(status=status, error=error))
+        item = self._pop(get.reader, 1)[0]
         if self._metadata.by_reference:
             return SingleResult(ref=item)
-        return SingleResult(data=self._encode(item))
+        return encode_message(SingleResult(data=self._encode(item)))
 
-    async def _wait_for_values(
-        self,
-        handle_id: str,
-        reader: str,
-        node_id: str,
-        request: int,
-        wait_seconds: float | None,
-    ) -> tuple[Status, str]:
+    async def _wait_for_values(self, get: GetRequest) -> tuple[Status, str]:
         """Wait until a value can be taken; answer ``("ok", "")`` or why not."""
         state = self._state
-        self._touch_reader(handle_id, reader, node_id)
+        handle_id, reader, request, wait_seconds = get.handle_id, get.reader, get.request, get.wait
+        self._touch_reader(handle_id, reader, get.node_id)
         problem = self._receiver_problem(handle_id)
         if not problem and not state.queue:
             if wait_seconds is not None and wait_seconds <= 0:
@@ -540,7 +555,7 @@ class RayChannelActor(Generic[T]):
             total_received=state.total_received,
             open_senders=len(state.senders),
             open_receivers=len(state.receivers),
-            closed=not state.senders,
+            closed=self._senders_done(),
             readers_per_node=per_node,
             readers=tuple(state.readers.values()),
             extras={
@@ -553,7 +568,10 @@ class RayChannelActor(Generic[T]):
         )
 
     async def get_checkpoint_state(self) -> bytes:
-        """Encode the queued values, open handles and totals for a later restore.
+        """Encode the queued values and the totals for a later restore.
+
+        Handles are not part of a checkpoint: the handles of a lost actor cannot reach a
+        new one, and a restarted actor learns its open handles as they call it.
 
         Returns:
             MessagePack bytes for :meth:`apply_checkpoint_state`.
@@ -567,8 +585,6 @@ class RayChannelActor(Generic[T]):
         state = self._state
         checkpoint = _Checkpoint(
             items=[bytes(item) for item in state.queue],
-            senders=sorted(state.senders),
-            receivers=sorted(state.receivers),
             total_sent=state.total_sent,
             total_received=state.total_received,
             high_watermark=state.high_watermark,
@@ -577,6 +593,8 @@ class RayChannelActor(Generic[T]):
 
     async def apply_checkpoint_state(self, checkpoint: bytes) -> int:
         """Restore a checkpoint: its values go in front of anything queued since.
+
+        Totals become the larger of the checkpoint's and the current ones.
 
         Args:
             checkpoint: Bytes from :meth:`get_checkpoint_state`.
@@ -590,8 +608,6 @@ class RayChannelActor(Generic[T]):
         restored = msgspec.msgpack.decode(checkpoint, type=_Checkpoint)
         state = self._state
         state.queue.extendleft(msgspec.Raw(item) for item in reversed(restored.items))
-        state.senders.update(restored.senders)
-        state.receivers.update(restored.receivers)
         state.total_sent = max(state.total_sent, restored.total_sent)
         state.total_received = max(state.total_received, restored.total_received)
         state.high_watermark = max(state.high_watermark, restored.high_watermark, len(state.queue))

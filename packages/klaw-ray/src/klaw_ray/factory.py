@@ -12,7 +12,7 @@ from klaw_types import ChannelCapacity, Identifier, Namespace
 if TYPE_CHECKING:
     from klaw_config import KlawConfig
     from klaw_ray.protocols import Receiver, Sender
-    from klaw_ray.ray_channel import RayReceiver, RaySender
+    from klaw_ray.ray_handles import RayReceiver, RaySender
 
 __all__ = ["Backend", "channel"]
 
@@ -207,7 +207,7 @@ async def channel(
         if namespace is not None:
             raise ValueError("namespace applies to the Ray backend only")
         return local_channel(capacity, name=name or "")
-    from klaw_ray.ray_channel import ray_channel  # noqa: PLC0415 - imports Ray
+    from klaw_ray.ray_handles import ray_channel  # noqa: PLC0415 - imports Ray
 
     return await ray_channel(
         capacity,

@@ -18,7 +18,7 @@ from ray.exceptions import RayError
 from klaw_config import KlawConfig
 from klaw_ray._ray_runtime import backend_error, ensure_ray
 from klaw_ray.factory import resolve_arguments
-from klaw_ray.ray_channel import (
+from klaw_ray.ray_handles import (
     CHANNEL_ACTOR_PREFIX,
     RayReceiver,
     RayReferenceReceiver,

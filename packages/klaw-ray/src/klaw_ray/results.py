@@ -1,8 +1,13 @@
-"""What the channel actor's methods return, and what it tells handles about itself.
+"""What the channel actor's methods take and return, and what it says about itself.
 
-These are small frozen structs that Ray pickles between the actor and the handles; the
-values themselves travel inside ``data`` as klaw-wire envelopes (or, on a reference
-channel, as object references).
+The hot calls (``put``, ``put_one``, ``get``, ``get_one``) take one encoded request
+(:class:`PutRequest` or :class:`GetRequest`) and answer with an encoded
+:class:`SingleResult` or :class:`BatchResult`: Ray passes one ``bytes`` argument and one
+``bytes`` result much more cheaply than several arguments or a Python object (measured
+here: about 1.5 ms for a call with five arguments returning a struct, 1.2 ms for one
+``bytes`` argument and a ``bytes`` result). The values themselves travel inside as
+klaw-wire envelopes. Reference channels answer with the structs themselves, because
+object references must go through Ray's own serialization.
 """
 
 from __future__ import annotations
@@ -11,7 +16,17 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
 
-__all__ = ["BatchResult", "ChannelMetadata", "SingleResult", "Status"]
+__all__ = [
+    "BatchResult",
+    "ChannelMetadata",
+    "GetRequest",
+    "PutRequest",
+    "SingleResult",
+    "Status",
+    "decode_batch_result",
+    "decode_single_result",
+    "encode_message",
+]
 
 T = TypeVar("T")
 
@@ -74,3 +89,68 @@ class ChannelMetadata(msgspec.Struct, frozen=True, gc=False, omit_defaults=True)
     value_type: Any = None
     by_reference: bool = False
     created_at: float = 0.0
+
+
+class PutRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A ``put`` or ``put_one`` call, encoded as its one argument.
+
+    Attributes:
+        handle_id: The sending handle.
+        writer: The sending process's id for that handle; the envelope's ``seq`` counts
+            per writer.
+        block: Wait for room rather than answer ``"full"``.
+        envelope: The encoded ``DataMessage[T]`` (``put_one``) or
+            ``DataMessage[list[T]]`` (``put``).
+    """
+
+    handle_id: str
+    writer: str
+    block: bool
+    envelope: msgspec.Raw
+
+
+class GetRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A ``get`` or ``get_one`` call, encoded as its one argument.
+
+    Attributes:
+        handle_id: The receiving handle.
+        reader: The receiving process's id for that handle (for statistics).
+        node_id: The Ray node the reader runs on.
+        request: The reader's number for this call, for ``abandon``.
+        max_items: The most values to take (``get``; 1 for ``get_one``).
+        wait: Seconds to wait for a first value: 0 answers at once; ``None`` waits up
+            to the actor's poll interval.
+    """
+
+    handle_id: str
+    reader: str
+    node_id: str
+    request: int
+    max_items: int = 1
+    wait: float | None = None
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_SINGLE = msgspec.msgpack.Decoder(SingleResult[Any])
+_BATCH = msgspec.msgpack.Decoder(BatchResult[Any])
+
+
+def encode_message(message: msgspec.Struct) -> bytes:
+    """Encode a request or result for the trip through Ray."""
+    return _ENCODER.encode(message)
+
+
+def decode_single_result(answer: bytes | SingleResult[T]) -> SingleResult[T]:
+    """Decode what ``put_one`` / ``get_one`` answered (reference channels: as is)."""
+    if isinstance(answer, SingleResult):
+        return answer
+    result: SingleResult[T] = _SINGLE.decode(answer)
+    return result
+
+
+def decode_batch_result(answer: bytes | BatchResult[T]) -> BatchResult[T]:
+    """Decode what ``put`` / ``get`` answered (reference channels: as is)."""
+    if isinstance(answer, BatchResult):
+        return answer
+    result: BatchResult[T] = _BATCH.decode(answer)
+    return result

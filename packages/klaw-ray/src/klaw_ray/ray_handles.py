@@ -29,7 +29,16 @@ from klaw_ray._arguments import check_batch_args
 from klaw_ray._ray_runtime import backend_error, current_node_id, ensure_ray
 from klaw_ray.actor import RayChannelActor
 from klaw_ray.factory import resolve_arguments
-from klaw_ray.results import BatchResult, ChannelMetadata, SingleResult
+from klaw_ray.results import (
+    BatchResult,
+    ChannelMetadata,
+    GetRequest,
+    PutRequest,
+    SingleResult,
+    decode_batch_result,
+    decode_single_result,
+    encode_message,
+)
 from klaw_ray.stats import ChannelStats
 from klaw_types import Err, Ok, Result
 from klaw_wire import (
@@ -96,10 +105,10 @@ class _RayHandle:
         self._batch_type: Any = list[self._value_type]  # type: ignore[name-defined]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # A clone's registration call travels with it, so a copy in another process
-        # waits for the registration before its first call (calls from two processes
-        # reach the actor in no guaranteed order).
-        return (type(self), (self._actor, self._metadata, self._handle_id, self._ready))
+        # A copy is the same handle. Its first call may reach the actor before the call
+        # that registered it (calls from two processes are not ordered); the actor then
+        # adopts it, as it adopts any open handle it has not heard of.
+        return (type(self), (self._actor, self._metadata, self._handle_id))
 
     @property
     def _actor_name(self) -> str:
@@ -117,9 +126,16 @@ class _RayHandle:
             raise self._backend_error(exc) from exc
 
     async def _ensure_registered(self) -> None:
+        """Wait for this handle's registration call, if it made one (before closing)."""
         if self._ready is not None:
             ready, self._ready = self._ready, None
             await self._call(ready)
+
+    @property
+    def _label(self) -> str:
+        """How messages name the channel: by name, or as an unnamed Ray channel."""
+        name = self._metadata.name
+        return f"channel {name!r}" if name else "the Ray channel"
 
     def _closed_error(self, reason: str) -> ChannelClosedError:
         return ChannelClosedError(channel_id=self._metadata.name, detail=reason)
@@ -134,7 +150,7 @@ class _RayHandle:
         return stats
 
     async def checkpoint(self) -> bytes:
-        """Capture the channel's queued values, open handles and totals.
+        """Capture the channel's queued values and totals (not its handles).
 
         Returns:
             Bytes for :meth:`restore`, on this channel or on a new one of the same type
@@ -148,7 +164,7 @@ class _RayHandle:
         return state
 
     async def restore(self, checkpoint: bytes) -> int:
-        """Put a checkpoint's values back in front of the queue and reopen its handles.
+        """Put a checkpoint's values back in front of the queue.
 
         Args:
             checkpoint: Bytes from :meth:`checkpoint`.
@@ -205,38 +221,38 @@ class RaySender(_RayHandle, Generic[T]):
             return get_codec_pool().encode(DataMessage(header=header, payload=payload))
         except (TypeError, msgspec.EncodeError) as exc:
             raise TypeError(
-                f"cannot send to channel {self._metadata.name!r}: a value is not encodable: {exc}"
+                f"cannot send to {self._label}: a value is not encodable: {exc}"
             ) from exc
 
     def _submit(self, values: list[Any], seq: int, block: bool) -> Any:
         """Start the actor call that queues ``values`` (one value: ``put_one``)."""
-        if len(values) == 1:
-            blob = self._encode(values[0], seq)
-            return self._actor.put_one.remote(self._handle_id, self._writer, blob, block)
-        blob = self._encode(values, seq)
-        return self._actor.put.remote(self._handle_id, self._writer, blob, block)
+        single = len(values) == 1
+        envelope = self._encode(values[0] if single else values, seq)
+        request = encode_message(
+            PutRequest(self._handle_id, self._writer, block, msgspec.Raw(envelope))
+        )
+        if single:
+            return self._actor.put_one.remote(request)
+        return self._actor.put.remote(request)
 
     async def _put(self, values: list[Any], block: bool) -> SingleResult[T] | BatchResult[T]:
         self._check_open()
-        await self._ensure_registered()
-        while True:
-            seq = self._seq
-            self._seq += 1
-            ref = self._submit(values, seq, block)
-            try:
-                result: SingleResult[T] | BatchResult[T] = await self._call(ref)
-            except asyncio.CancelledError:
-                await asyncio.shield(self._withdraw(ref, seq))
-                raise
-            if result.status == "full" and block:
-                continue
-            if result.status == "closed":
-                raise self._closed_error(result.error)
-            if result.status == "invalid":
-                raise TypeError(
-                    f"channel {self._metadata.name!r} rejected the value(s): {result.error}"
-                )
-            return result
+        # Number and submit the call before any await, so that calls made one after
+        # another (even without waiting for each other) are numbered in that order.
+        seq = self._seq
+        ref = self._submit(values, seq, block)
+        self._seq += 1
+        try:
+            answer = await self._call(ref)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._withdraw(ref, seq))
+            raise
+        result: SingleResult[T] | BatchResult[T] = _decode_answer(answer, single=len(values) == 1)
+        if result.status == "closed":
+            raise self._closed_error(result.error)
+        if result.status == "invalid":
+            raise TypeError(f"{self._label} rejected the value(s): {result.error}")
+        return result
 
     async def _withdraw(self, ref: Any, seq: int) -> None:
         """Make sure a put whose caller was cancelled queues nothing it has not already."""
@@ -369,27 +385,27 @@ class RayReceiver(_RayHandle, Generic[T]):
         """Call ``get`` (or ``get_one`` when ``max_items`` is None), cancellation-safe."""
         if self._closed:
             raise self._closed_error("this receiver is closed")
-        await self._ensure_registered()
         request = self._request
         self._request += 1
-        node = current_node_id()
-        if max_items is None:
-            ref = self._actor.get_one.remote(self._handle_id, self._reader, node, request, wait)
-        else:
-            ref = self._actor.get.remote(
-                self._handle_id, self._reader, node, request, max_items, wait
+        encoded = encode_message(
+            GetRequest(
+                self._handle_id, self._reader, current_node_id(), request, max_items or 1, wait
             )
+        )
+        method = self._actor.get_one if max_items is None else self._actor.get
+        ref = method.remote(encoded)
         try:
-            return await self._call(ref)
+            answer = await self._call(ref)
         except asyncio.CancelledError:
-            await asyncio.shield(self._abandon(ref, request))
+            await asyncio.shield(self._abandon(ref, request, single=max_items is None))
             raise
+        return _decode_answer(answer, single=max_items is None)
 
-    async def _abandon(self, ref: Any, request: int) -> None:
+    async def _abandon(self, ref: Any, request: int, *, single: bool) -> None:
         """Put back anything a get whose caller was cancelled had already taken."""
         try:
             await self._actor.abandon.remote(self._reader, request)
-            result: SingleResult[T] | BatchResult[T] = await ref
+            result = _decode_answer(await ref, single=single)
             if result.status == "ok":
                 await self._actor.requeue.remote(self._reader, result)
         except RayError:
@@ -522,6 +538,16 @@ class RayReferenceReceiver(RayReceiver[T]):
         except RayError as exc:
             raise self._backend_error(exc) from exc
         return value
+
+
+def _decode_answer(answer: Any, *, single: bool) -> Any:
+    """Decode an actor's answer into a ``SingleResult`` or ``BatchResult``.
+
+    Reference channels answer with the struct itself (it carries object references).
+    """
+    if isinstance(answer, SingleResult | BatchResult):
+        return answer
+    return decode_single_result(answer) if single else decode_batch_result(answer)
 
 
 _MAX_RESTARTS = 3
