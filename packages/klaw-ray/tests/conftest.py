@@ -41,6 +41,7 @@ def ray_cluster() -> Iterator[str]:
         filter(None, [tests_dir, os.environ.get("PYTHONPATH", "")])
     )
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         _node_ip_address="127.0.0.1",

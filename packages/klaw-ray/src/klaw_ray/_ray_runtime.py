@@ -71,6 +71,7 @@ def ensure_ray(config: KlawConfig) -> bool:
         if config.ray.address is None:
             use_loopback_only()
             ray.init(
+                address="local",  # a new instance, never one another process left running
                 namespace=config.ray.namespace,
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
