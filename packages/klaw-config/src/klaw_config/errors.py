@@ -18,8 +18,8 @@ class ConfigError(ValueError):
     ``"{source}: {reason}"`` when no single field is at fault, for example::
 
         /etc/klaw.toml: channels.capacity: Expected `int` >= 1
-        environment variable KLAW_TELEMETRY_ENABLED: telemetry.enabled: expected one of
-        true, false, 1, 0, yes, no (any case), got 'maybe'
+        environment variable KLAW_TELEMETRY_ENABLED: telemetry.enabled: Expected true,
+        false, 1, 0, yes or no, in any case (value 'maybe')
 
     Attributes:
         source: Where the bad input came from: the file path as given, or
