@@ -15,16 +15,16 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
 from klaw_ray._arguments import check_batch_args
+from klaw_ray._iteration import IterableReceiver
 from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
 from klaw_ray.stats import ChannelStats
 from klaw_types import Err, Ok, Result
 from klaw_wire import (
-    ChannelBackendError,
     ChannelClosed,
     ChannelClosedError,
     ChannelEmpty,
@@ -197,7 +197,7 @@ class LocalSender(Generic[T]):
         self._close()
 
 
-class LocalReceiver(Generic[T]):
+class LocalReceiver(IterableReceiver[T]):
     """The receiving end of an in-process channel. Implements :class:`~klaw_ray.Receiver`."""
 
     __slots__ = ("_closed", "_state")
@@ -310,17 +310,6 @@ class LocalReceiver(Generic[T]):
     async def stats(self) -> ChannelStats:
         """Return a snapshot of the channel's statistics."""
         return self._state.stats()
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        try:
-            return await self.recv()
-        except ChannelBackendError:
-            raise
-        except ChannelClosedError:
-            raise StopAsyncIteration from None
 
     async def __aenter__(self) -> Self:
         return self

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, overload
 
@@ -26,6 +26,7 @@ from ray.exceptions import RayError
 from klaw_config import KlawConfig
 from klaw_ray import _struct_pickling
 from klaw_ray._arguments import check_batch_args
+from klaw_ray._iteration import IterableReceiver
 from klaw_ray._ray_runtime import backend_error, current_node_id, ensure_ray
 from klaw_ray.actor import RayChannelActor
 from klaw_ray.factory import resolve_arguments
@@ -343,7 +344,7 @@ class RaySender(_RayHandle, Generic[T]):
             pass
 
 
-class RayReceiver(_RayHandle, Generic[T]):
+class RayReceiver(_RayHandle, IterableReceiver[T]):
     """The receiving end of a Ray channel. Implements :class:`~klaw_ray.Receiver`.
 
     Values arrive as one ``DataMessage`` envelope per call, decoded with a typed decoder
@@ -492,17 +493,6 @@ class RayReceiver(_RayHandle, Generic[T]):
             await self._actor.close_receiver.remote(self._handle_id)
         except (RayError, ChannelBackendError):
             pass
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        try:
-            return await self.recv()
-        except ChannelBackendError:
-            raise
-        except ChannelClosedError:
-            raise StopAsyncIteration from None
 
 
 class RayReferenceSender(RaySender[T]):
