@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 from klaw_ray.factory import Backend, channel
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
-from klaw_ray.results import BatchResult, ChannelMetadata, SingleResult, Status
+from klaw_ray.results import (
+    BatchResult,
+    ChannelMetadata,
+    GetRequest,
+    PutRequest,
+    SingleResult,
+    Status,
+)
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import (
     ChannelBackend,
@@ -66,8 +73,10 @@ __all__ = [
     "ChannelMetadata",
     "ChannelNotFoundError",
     "ChannelStats",
+    "GetRequest",
     "LocalReceiver",
     "LocalSender",
+    "PutRequest",
     "RayChannelActor",
     "RayReceiver",
     "RayReferenceReceiver",

@@ -42,7 +42,7 @@ from klaw_ray.results import (
     PutRequest,
     SingleResult,
     Status,
-    encode_message,
+    encode_answer_or_request,
 )
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
@@ -267,19 +267,19 @@ class RayChannelActor(Generic[T]):
             ``"full"``, ``"closed"``, ``"invalid"`` or ``"withdrawn"`` with nothing queued.
         """
         if self._metadata.by_reference:
-            return encode_message(
+            return encode_answer_or_request(
                 BatchResult(status="invalid", error="this channel carries refs, not values")
             )
         try:
             put = _PUT_REQUEST.decode(request)
             header, items = self._validator.split(memoryview(put.envelope))
         except msgspec.DecodeError as exc:
-            return encode_message(BatchResult(status="invalid", error=str(exc)))
+            return encode_answer_or_request(BatchResult(status="invalid", error=str(exc)))
         status, error = await self._put_values(
             put.handle_id, put.writer, header.seq, items, put.block
         )
         count = len(items) if status == "ok" else 0
-        return encode_message(BatchResult(status=status, count=count, error=error))
+        return encode_answer_or_request(BatchResult(status=status, count=count, error=error))
 
     async def put_one(self, request: bytes) -> bytes:
         """Queue the value of a ``DataMessage[T]``.
@@ -291,18 +291,18 @@ class RayChannelActor(Generic[T]):
             An encoded :class:`~klaw_ray.SingleResult`, with the statuses of :meth:`put`.
         """
         if self._metadata.by_reference:
-            return encode_message(
+            return encode_answer_or_request(
                 SingleResult(status="invalid", error="this channel carries refs, not values")
             )
         try:
             put = _PUT_REQUEST.decode(request)
             header, item = self._validator.split_one(memoryview(put.envelope))
         except msgspec.DecodeError as exc:
-            return encode_message(SingleResult(status="invalid", error=str(exc)))
+            return encode_answer_or_request(SingleResult(status="invalid", error=str(exc)))
         status, error = await self._put_values(
             put.handle_id, put.writer, header.seq, [item], put.block
         )
-        return encode_message(SingleResult(status=status, error=error))
+        return encode_answer_or_request(SingleResult(status=status, error=error))
 
     async def put_refs(
         self, handle_id: str, writer: str, seq: int, refs: list[Any], block: bool
@@ -426,14 +426,14 @@ class RayChannelActor(Generic[T]):
         try:
             get = _GET_REQUEST.decode(request)
         except msgspec.DecodeError as exc:
-            return encode_message(BatchResult(status="invalid", error=str(exc)))
+            return encode_answer_or_request(BatchResult(status="invalid", error=str(exc)))
         status, error = await self._wait_for_values(get)
         if status != "ok":
-            return encode_message(BatchResult(status=status, error=error))
+            return encode_answer_or_request(BatchResult(status=status, error=error))
         items = self._pop(get.reader, get.max_items)
         if self._metadata.by_reference:
             return BatchResult(count=len(items), refs=tuple(items))
-        return encode_message(BatchResult(count=len(items), data=self._encode(items)))
+        return encode_answer_or_request(BatchResult(count=len(items), data=self._encode(items)))
 
     async def get_one(self, request: bytes) -> bytes | SingleResult[T]:
         """Take one value as an encoded ``DataMessage[T]`` (or, by reference, its ref).
@@ -448,14 +448,14 @@ class RayChannelActor(Generic[T]):
         try:
             get = _GET_REQUEST.decode(request)
         except msgspec.DecodeError as exc:
-            return encode_message(SingleResult(status="invalid", error=str(exc)))
+            return encode_answer_or_request(SingleResult(status="invalid", error=str(exc)))
         status, error = await self._wait_for_values(get)
         if status != "ok":
-            return encode_message(SingleResult(status=status, error=error))
+            return encode_answer_or_request(SingleResult(status=status, error=error))
         item = self._pop(get.reader, 1)[0]
         if self._metadata.by_reference:
             return SingleResult(ref=item)
-        return encode_message(SingleResult(data=self._encode(item)))
+        return encode_answer_or_request(SingleResult(data=self._encode(item)))
 
     async def _wait_for_values(self, get: GetRequest) -> tuple[Status, str]:
         """Wait until a value can be taken; answer ``("ok", "")`` or why not."""

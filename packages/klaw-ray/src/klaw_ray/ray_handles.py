@@ -38,7 +38,7 @@ from klaw_ray.results import (
     SingleResult,
     decode_batch_result,
     decode_single_result,
-    encode_message,
+    encode_answer_or_request,
 )
 from klaw_ray.stats import ChannelStats
 from klaw_types import Err, Ok, Result
@@ -229,7 +229,7 @@ class RaySender(_RayHandle, Generic[T]):
         """Start the actor call that queues ``values`` (one value: ``put_one``)."""
         single = len(values) == 1
         envelope = self._encode(values[0] if single else values, seq)
-        request = encode_message(
+        request = encode_answer_or_request(
             PutRequest(self._handle_id, self._writer, block, msgspec.Raw(envelope))
         )
         if single:
@@ -388,7 +388,7 @@ class RayReceiver(_RayHandle, IterableReceiver[T]):
             raise self._closed_error("this receiver is closed")
         request = self._request
         self._request += 1
-        encoded = encode_message(
+        encoded = encode_answer_or_request(
             GetRequest(
                 self._handle_id, self._reader, current_node_id(), request, max_items or 1, wait
             )

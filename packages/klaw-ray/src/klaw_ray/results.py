@@ -23,10 +23,9 @@ __all__ = [
     "PutRequest",
     "SingleResult",
     "Status",
-    "decode_batch_result",
-    "decode_single_result",
-    "encode_message",
 ]
+# The encode/decode helpers below are shared with actor.py and ray_handles.py but are not
+# part of the public API.
 
 T = TypeVar("T")
 
@@ -135,7 +134,7 @@ _SINGLE = msgspec.msgpack.Decoder(SingleResult[Any])
 _BATCH = msgspec.msgpack.Decoder(BatchResult[Any])
 
 
-def encode_message(message: msgspec.Struct) -> bytes:
+def encode_answer_or_request(message: msgspec.Struct) -> bytes:
     """Encode a request or result for the trip through Ray."""
     return _ENCODER.encode(message)
 
