@@ -110,10 +110,16 @@ def describe_failure(exc: BaseException) -> str:
     return summary if root is None else f"{summary} ({root})"
 
 
-def backend_error(exc: BaseException, actor_name: str, namespace: str) -> ChannelBackendError:
+def backend_error(
+    exc: BaseException, actor_name: str, namespace: str, channel_id: str = ""
+) -> ChannelBackendError:
     """Describe a Ray failure reaching a channel actor as a ``ChannelBackendError``."""
     return ChannelBackendError(
-        backend="ray", cause=describe_failure(exc), actor_name=actor_name, namespace=namespace
+        channel_id=channel_id,
+        backend="ray",
+        cause=describe_failure(exc),
+        actor_name=actor_name,
+        namespace=namespace,
     )
 
 

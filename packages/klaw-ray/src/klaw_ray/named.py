@@ -92,7 +92,7 @@ async def get_channel(
         await actor.add_sender.remote(sender)
         await actor.add_receiver.remote(receiver)
     except RayError as exc:
-        raise backend_error(exc, actor_name, namespace) from exc
+        raise backend_error(exc, actor_name, namespace, name) from exc
     if metadata.by_reference:
         return (
             RayReferenceSender(actor, metadata, sender),
@@ -125,7 +125,7 @@ async def delete_channel(
         await asyncio.sleep(0.05)  # let waiting calls answer "closed" before the kill
         ray.kill(actor, no_restart=True)
     except RayError as exc:
-        raise backend_error(exc, actor_name, namespace) from exc
+        raise backend_error(exc, actor_name, namespace, name) from exc
 
 
 async def list_channels(

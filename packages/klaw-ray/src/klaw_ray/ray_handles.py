@@ -117,7 +117,8 @@ class _RayHandle:
         return f"{CHANNEL_ACTOR_PREFIX}{name}" if name else ""
 
     def _backend_error(self, exc: BaseException) -> ChannelBackendError:
-        return backend_error(exc, self._actor_name, self._metadata.namespace)
+        metadata = self._metadata
+        return backend_error(exc, self._actor_name, metadata.namespace, metadata.name)
 
     async def _call(self, ref: Any) -> Any:
         """Await an actor call, turning any Ray failure into ``ChannelBackendError``."""
@@ -586,7 +587,7 @@ async def _open_actor(
             await actor.add_sender.remote(sender_id)
             await actor.add_receiver.remote(receiver_id)
     except RayError as exc:
-        raise backend_error(exc, actor_name, namespace) from exc
+        raise backend_error(exc, actor_name, namespace, name or "") from exc
     expected = (capacity, value_type, by_reference)
     found = (metadata.capacity, metadata.value_type, metadata.by_reference)
     if found != expected:
