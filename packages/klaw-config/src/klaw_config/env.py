@@ -61,7 +61,7 @@ _FALSE: Final = frozenset({"false", "0", "no"})
 class EnvVar(msgspec.Struct, frozen=True):
     """One environment variable and the configuration field it overrides.
 
-    Args:
+    Attributes:
         name: The variable, e.g. ``"KLAW_CHANNELS_CAPACITY"``.
         section: The section the field is in, e.g. ``"channels"``.
         field: The field's name in its section, e.g. ``"capacity"``.

@@ -55,7 +55,7 @@ class ConfigSources(msgspec.Struct, frozen=True):
     Returned by :func:`load_config_with_sources`; ``python -m klaw_config show`` prints
     it next to the values.
 
-    Args:
+    Attributes:
         file: The configuration file consulted (the ``path`` argument, else
             ``KLAW_CONFIG``), or ``None`` when there was neither.
         file_found: Whether ``file`` existed. A missing file contributes nothing.

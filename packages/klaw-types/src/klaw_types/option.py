@@ -42,7 +42,7 @@ E = TypeVar("E")
 class Some(msgspec.Struct, Generic[T_co], frozen=True, gc=False, tag="some"):
     """The present variant of :data:`Option`, holding ``value``.
 
-    Args:
+    Attributes:
         value: The value that is present.
     """
 

@@ -51,7 +51,7 @@ F = TypeVar("F")
 class Ok(msgspec.Struct, Generic[T_co], frozen=True, gc=False, tag="ok"):
     """The success variant of :data:`Result`, holding ``value``.
 
-    Args:
+    Attributes:
         value: The successful value.
     """
 
@@ -167,7 +167,7 @@ class Ok(msgspec.Struct, Generic[T_co], frozen=True, gc=False, tag="ok"):
 class Err(msgspec.Struct, Generic[E_co], frozen=True, gc=False, tag="err"):
     """The failure variant of :data:`Result`, holding ``error``.
 
-    Args:
+    Attributes:
         error: What went wrong: an exception, an error struct, or any value.
     """
 

@@ -30,7 +30,7 @@ class EnvelopeView(msgspec.Struct, array_like=True, frozen=True, gc=False):
 
     Decoding checks that the header kind equals the tag, like a full decode does.
 
-    Args:
+    Attributes:
         tag: The envelope's tag (1 data, 2 control, 3 heartbeat, 4 ack, 5 error).
         header: The envelope's header.
 
@@ -55,7 +55,7 @@ class TaskEventView(msgspec.Struct, frozen=True, gc=False):
 
     The record is a map (MessagePack or JSON object) with at least these three keys.
 
-    Args:
+    Attributes:
         id: The event's identifier.
         ts: The event's timestamp, as the record gives it (an int is accepted).
         kind: The event's kind, e.g. ``"started"``.

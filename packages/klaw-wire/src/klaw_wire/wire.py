@@ -103,7 +103,7 @@ class WireHeader(msgspec.Struct, array_like=True, frozen=True, gc=False):
     Immutable and safe to share between threads. Decoding rejects a version below 1 and
     a negative ``seq`` or ``ts``; constructing one does not check values.
 
-    Args:
+    Attributes:
         version: Schema version of the writer.
         kind: The envelope's kind; must match the envelope type it is put in.
         channel_id: The channel the message belongs to.
@@ -160,7 +160,7 @@ class DataMessage(
     type with :meth:`CodecPool.decode_payload`; :meth:`CodecPool.decode_data` decodes a
     whole ``DataMessage[T]`` in one pass.
 
-    Args:
+    Attributes:
         header: Must have ``kind`` DATA (the default header does).
         payload: The value carried. A ``Raw`` payload must hold one complete
             MessagePack value (an empty ``Raw()`` would produce a malformed message).
@@ -210,7 +210,7 @@ class DataMessage(
 class ControlMessage(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=2, kw_only=True):
     """A channel lifecycle command (tag 2): ``[2, header, action, metadata]``.
 
-    Args:
+    Attributes:
         header: Must have ``kind`` CONTROL (the default header does).
         action: One of create, close, resize, pause, resume; any other value is
             rejected on construction and on decode.
@@ -281,7 +281,7 @@ class ControlMessage(msgspec.Struct, array_like=True, frozen=True, gc=False, tag
 class Heartbeat(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=3, kw_only=True):
     """A liveness signal (tag 3): ``[3, header, sender_id]``.
 
-    Args:
+    Attributes:
         header: Must have ``kind`` HEARTBEAT (the default header does).
         sender_id: Who is alive.
 
@@ -330,7 +330,7 @@ class Heartbeat(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=3, k
 class Ack(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=4, kw_only=True):
     """An acknowledgement (tag 4): ``[4, header, acked_seq, status]``.
 
-    Args:
+    Attributes:
         header: Must have ``kind`` ACK (the default header does).
         acked_seq: The sequence number acknowledged.
         status: Outcome, ``"ok"`` by default.
@@ -389,7 +389,7 @@ class WireError(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=5, k
     :func:`klaw_wire.to_wire_error` builds one from an error struct or exception and
     :func:`klaw_wire.from_wire_error` turns one back into an exception.
 
-    Args:
+    Attributes:
         header: Must have ``kind`` ERROR (the default header does).
         code: A stable error code (see :class:`klaw_wire.ErrorCode`).
         message: Human-readable description.
