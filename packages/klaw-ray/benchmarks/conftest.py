@@ -6,7 +6,7 @@ figures that matter (ratios, not absolute times, on these noisy machines), and e
 ratio printed is repeated in a summary at the end of the run.
 
 One local Ray instance (``ray_config``) serves the whole session, bound to 127.0.0.1
-only, started with the klaw-ray tests' settings (``use_loopback_only``); the fixture
+only, started as the klaw-ray tests start theirs (``start_embedded_ray``); the fixture
 checks that Ray really advertises a loopback address.
 """
 
@@ -67,7 +67,7 @@ def ray_config() -> Iterator[KlawConfig]:
     """
     import ray
 
-    from klaw_ray._ray_runtime import use_loopback_only
+    from klaw_ray._ray_runtime import start_embedded_ray
 
     if ray.is_initialized():
         pytest.fail(
@@ -75,23 +75,11 @@ def ray_config() -> Iterator[KlawConfig]:
             "without this folder on its workers' PYTHONPATH: run packages/klaw-ray/benchmarks "
             "in a pytest session of its own"
         )
-    use_loopback_only()
     # Workers import the benchmarks' record type by name, like a service's own modules.
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [BENCHMARKS_DIR, os.environ.get("PYTHONPATH", "")])
     )
-    ray.init(
-        # "local": always a fresh instance. Without an address, ray.init joins whatever
-        # cluster /tmp/ray/ray_current_cluster names (another session's, a test's
-        # ray.cluster_utils.Cluster) and then refuses num_cpus.
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        namespace=BENCH_NAMESPACE,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    start_embedded_ray(BENCH_NAMESPACE, num_cpus=2)
     try:
         gcs_address = ray.get_runtime_context().gcs_address
         assert gcs_address.startswith("127.0.0.1:"), (

@@ -32,23 +32,14 @@ def ray_cluster() -> Iterator[str]:
     """Start one local Ray instance for the session; yield its address."""
     import ray
 
-    from klaw_ray._ray_runtime import use_loopback_only
+    from klaw_ray._ray_runtime import start_embedded_ray
 
-    use_loopback_only()
     # Workers import the tests' record types by name, like a service's own modules.
     tests_dir = str(Path(__file__).resolve().parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [tests_dir, os.environ.get("PYTHONPATH", "")])
     )
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        namespace=TEST_NAMESPACE,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    start_embedded_ray(TEST_NAMESPACE, num_cpus=2)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

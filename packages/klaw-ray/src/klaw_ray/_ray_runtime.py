@@ -18,6 +18,7 @@ __all__ = [
     "current_node_id",
     "describe_failure",
     "ensure_ray",
+    "start_embedded_ray",
     "use_loopback_only",
 ]
 
@@ -50,6 +51,28 @@ def use_loopback_only() -> None:
     ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = False
 
 
+def start_embedded_ray(namespace: str, *, num_cpus: int | None = None) -> None:
+    """Start a new single-node Ray instance in this process, on 127.0.0.1 only.
+
+    Always a new instance (``address="local"``): never one that another process left
+    running, which ``ray.init()`` without an address would join. No dashboard.
+
+    Args:
+        namespace: The Ray namespace of this driver.
+        num_cpus: CPUs the node offers; ``None`` lets Ray count them.
+    """
+    use_loopback_only()
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        namespace=namespace,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        configure_logging=False,
+    )
+
+
 def ensure_ray(config: KlawConfig) -> bool:
     """Connect to Ray unless this process already is, following ``config.ray``.
 
@@ -69,15 +92,7 @@ def ensure_ray(config: KlawConfig) -> bool:
         return False
     try:
         if config.ray.address is None:
-            use_loopback_only()
-            ray.init(
-                address="local",  # a new instance, never one another process left running
-                namespace=config.ray.namespace,
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            start_embedded_ray(config.ray.namespace)
         else:
             ray.init(address=config.ray.address, namespace=config.ray.namespace)
     except Exception as exc:  # Ray raises many unrelated types when it cannot start

@@ -36,7 +36,7 @@ class _TypeValidator:
         except TypeError:  # an unhashable type annotation: build without caching
             return cls(value_type)
 
-    def split(self, blob: bytes | memoryview) -> tuple[WireHeader, RawItems]:
+    def split(self, blob: bytes) -> tuple[WireHeader, RawItems]:
         """Validate a ``DataMessage[list[T]]`` and split it into one encoded item each.
 
         The whole batch is checked before anything is returned, so a batch with one bad
@@ -52,7 +52,7 @@ class _TypeValidator:
         message = pool.decode_data(blob, RawItems)
         return message.header, message.payload
 
-    def split_one(self, blob: bytes | memoryview) -> tuple[WireHeader, msgspec.Raw]:
+    def split_one(self, blob: bytes) -> tuple[WireHeader, msgspec.Raw]:
         """Validate a ``DataMessage[T]`` and return its header and encoded value.
 
         Raises:

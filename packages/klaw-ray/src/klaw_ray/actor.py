@@ -272,7 +272,7 @@ class RayChannelActor(Generic[T]):
             )
         try:
             put = _PUT_REQUEST.decode(request)
-            header, items = self._validator.split(memoryview(put.envelope))
+            header, items = self._validator.split(bytes(put.envelope))
         except msgspec.DecodeError as exc:
             return encode_answer_or_request(BatchResult(status="invalid", error=str(exc)))
         status, error = await self._put_values(
@@ -296,7 +296,7 @@ class RayChannelActor(Generic[T]):
             )
         try:
             put = _PUT_REQUEST.decode(request)
-            header, item = self._validator.split_one(memoryview(put.envelope))
+            header, item = self._validator.split_one(bytes(put.envelope))
         except msgspec.DecodeError as exc:
             return encode_answer_or_request(SingleResult(status="invalid", error=str(exc)))
         status, error = await self._put_values(
