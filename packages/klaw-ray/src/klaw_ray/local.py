@@ -16,11 +16,10 @@ import asyncio
 import sys
 from collections import deque
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Generic, TypeVar
 
 from klaw_ray._arguments import check_batch_args
-from klaw_ray._iteration import IterableReceiver
+from klaw_ray._handles import ClosingHandle, IterableReceiver
 from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
 from klaw_ray.stats import ChannelStats
 from klaw_types import Err, Ok, Result
@@ -81,7 +80,7 @@ class _LocalState(Generic[T]):
         )
 
 
-class LocalSender(Generic[T]):
+class LocalSender(ClosingHandle, Generic[T]):
     """The sending end of an in-process channel. Implements :class:`~klaw_ray.Sender`."""
 
     __slots__ = ("_closed", "_state")
@@ -184,17 +183,6 @@ class LocalSender(Generic[T]):
     async def stats(self) -> ChannelStats:
         """Return a snapshot of the channel's statistics."""
         return self._state.stats()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._close()
 
 
 class LocalReceiver(IterableReceiver[T]):
@@ -310,17 +298,6 @@ class LocalReceiver(IterableReceiver[T]):
     async def stats(self) -> ChannelStats:
         """Return a snapshot of the channel's statistics."""
         return self._state.stats()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._close()
 
 
 def local_channel(

@@ -16,7 +16,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, overload
 
 import msgspec
@@ -26,7 +25,7 @@ from ray.exceptions import RayError
 from klaw_config import KlawConfig
 from klaw_ray import _struct_pickling
 from klaw_ray._arguments import check_batch_args
-from klaw_ray._iteration import IterableReceiver
+from klaw_ray._handles import ClosingHandle, IterableReceiver
 from klaw_ray._ray_runtime import backend_error, current_node_id, ensure_ray
 from klaw_ray.actor import RayChannelActor
 from klaw_ray.factory import resolve_arguments
@@ -77,7 +76,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class _RayHandle:
+class _RayHandle(ClosingHandle):
     """What sender and receiver handles share: the actor, metadata and lifecycle."""
 
     __slots__ = (
@@ -179,17 +178,6 @@ class _RayHandle:
         """
         count: int = await self._call(self._actor.apply_checkpoint_state.remote(checkpoint))
         return count
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()  # type: ignore[attr-defined]
 
 
 class RaySender(_RayHandle, Generic[T]):

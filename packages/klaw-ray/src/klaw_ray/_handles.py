@@ -1,17 +1,39 @@
-"""``async for`` over a receiver, shared by every backend's receiver class."""
+"""What every backend's handles share: ``async with`` and, for receivers, ``async for``."""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from types import TracebackType
+from typing import Generic, Self, TypeVar
 
 from klaw_wire import ChannelBackendError, ChannelClosedError
 
-__all__ = ["IterableReceiver"]
+__all__ = ["ClosingHandle", "IterableReceiver"]
 
 T = TypeVar("T")
 
 
-class IterableReceiver(Generic[T]):
+class ClosingHandle:
+    """Makes a handle an async context manager that closes it on exit."""
+
+    __slots__ = ()
+
+    async def close(self) -> None:
+        """Close the handle (provided by the handle class)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class IterableReceiver(ClosingHandle, Generic[T]):
     """Makes a receiver iterable with ``async for``.
 
     Iteration ends when the channel closes cleanly (every sender closed, queue drained);
