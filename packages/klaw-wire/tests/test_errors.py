@@ -21,11 +21,21 @@ from klaw_wire import (
     ChannelError,
     ChannelFull,
     ChannelFullError,
+    ChannelRestarted,
+    ChannelRestartedError,
+    EndOfStream,
+    EndOfStreamError,
     ErrorCode,
     FrameTooLargeError,
+    HandleClosed,
+    HandleClosedError,
     KlawWireError,
     MessageKind,
+    PeerClosed,
+    PeerClosedError,
     RemoteError,
+    SenderLost,
+    SenderLostError,
     UnknownSchemaVersionError,
     WireDecodeError,
     WireEncodeError,
@@ -45,6 +55,11 @@ PAIRS: list[tuple[type[Any], type[Any], ErrorCode]] = [
     (ChannelFull, ChannelFullError, ErrorCode.CHANNEL_FULL),
     (ChannelEmpty, ChannelEmptyError, ErrorCode.CHANNEL_EMPTY),
     (ChannelBackend, ChannelBackendError, ErrorCode.CHANNEL_BACKEND),
+    (EndOfStream, EndOfStreamError, ErrorCode.END_OF_STREAM),
+    (HandleClosed, HandleClosedError, ErrorCode.HANDLE_CLOSED),
+    (PeerClosed, PeerClosedError, ErrorCode.PEER_CLOSED),
+    (SenderLost, SenderLostError, ErrorCode.SENDER_LOST),
+    (ChannelRestarted, ChannelRestartedError, ErrorCode.CHANNEL_RESTARTED),
 ]
 PAIRS_BY_STRUCT = {struct_type: code for struct_type, _, code in PAIRS}
 
@@ -66,6 +81,20 @@ channel_structs = st.one_of(
         namespace=short_text,
         detail=short_text,
     ),
+    st.builds(EndOfStream, channel_id=short_text, detail=short_text),
+    st.builds(HandleClosed, channel_id=short_text, detail=short_text),
+    st.builds(PeerClosed, channel_id=short_text, detail=short_text),
+    st.builds(SenderLost, channel_id=short_text, sender_id=short_text, detail=short_text),
+    st.builds(
+        ChannelRestarted,
+        channel_id=short_text,
+        backend=short_text,
+        incarnation=st.integers(min_value=0, max_value=2**32),
+        lost=st.integers(min_value=0, max_value=10**6),
+        actor_name=short_text,
+        namespace=short_text,
+        detail=short_text,
+    ),
 )
 
 
@@ -79,6 +108,11 @@ def test_the_exception_tree() -> None:
     assert issubclass(WireEncodeError, KlawWireError)
     assert issubclass(ChannelBackendError, ChannelClosedError)
     assert issubclass(ChannelBackend, ChannelClosed)
+    for closed in (EndOfStreamError, HandleClosedError, PeerClosedError, SenderLostError):
+        assert issubclass(closed, ChannelClosedError)
+        assert not issubclass(closed, ChannelBackendError)
+    assert issubclass(ChannelRestartedError, ChannelBackendError)
+    assert issubclass(ChannelRestarted, ChannelBackend)
     for _, exc_type, _ in PAIRS:
         assert issubclass(exc_type, ChannelError)
         assert issubclass(exc_type, KlawWireError)
@@ -182,6 +216,11 @@ def test_error_codes_are_stable() -> None:
         "CHANNEL_FULL": "channel.full",
         "CHANNEL_EMPTY": "channel.empty",
         "CHANNEL_BACKEND": "channel.backend",
+        "CHANNEL_RESTARTED": "channel.restarted",
+        "END_OF_STREAM": "channel.end_of_stream",
+        "HANDLE_CLOSED": "channel.handle_closed",
+        "PEER_CLOSED": "channel.peer_closed",
+        "SENDER_LOST": "channel.sender_lost",
         "DECODE": "wire.decode",
         "ENCODE": "wire.encode",
         "INTERNAL": "internal",

@@ -12,7 +12,12 @@ boundaries intact)::
     ├── WireEncodeError            (also a msgspec.EncodeError)
     ├── ChannelError
     │   ├── ChannelClosedError
-    │   │   └── ChannelBackendError
+    │   │   ├── EndOfStreamError        every sender closed, the queue is drained
+    │   │   ├── HandleClosedError       the caller closed this handle
+    │   │   ├── PeerClosedError         every handle at the other end is gone
+    │   │   ├── SenderLostError         a sender died without closing
+    │   │   └── ChannelBackendError     the backend failed
+    │   │       └── ChannelRestartedError   it restarted and lost queued values
     │   ├── ChannelFullError
     │   └── ChannelEmptyError
     └── RemoteError
@@ -22,8 +27,9 @@ Decoding contract: every decode entry point of klaw-wire (``CodecPool.decode``,
 :func:`from_wire_error`) raises :class:`WireDecodeError` or a subclass for bad input,
 whatever the bytes, keeping msgspec's message and path. Nothing else escapes.
 
-Channel errors come in pairs: a frozen msgspec struct (``ChannelClosed``, ``ChannelFull``,
-``ChannelEmpty``, ``ChannelBackend``) to return as a value, and an exception to raise;
+Channel errors come in pairs: a frozen msgspec struct (``ChannelClosed``, ``EndOfStream``,
+``HandleClosed``, ``PeerClosed``, ``SenderLost``, ``ChannelFull``, ``ChannelEmpty``,
+``ChannelBackend``, ``ChannelRestarted``) to return as a value, and an exception to raise;
 ``struct.to_exception()`` and ``exc.to_struct()`` convert between them, and
 :func:`to_wire_error` / :func:`from_wire_error` carry either across the wire as a
 :class:`~klaw_wire.WireError` with a stable :class:`ErrorCode`.
@@ -49,10 +55,20 @@ __all__ = [
     "ChannelErrorStruct",
     "ChannelFull",
     "ChannelFullError",
+    "ChannelRestarted",
+    "ChannelRestartedError",
+    "EndOfStream",
+    "EndOfStreamError",
     "ErrorCode",
     "FrameTooLargeError",
+    "HandleClosed",
+    "HandleClosedError",
     "KlawWireError",
+    "PeerClosed",
+    "PeerClosedError",
     "RemoteError",
+    "SenderLost",
+    "SenderLostError",
     "UnknownSchemaVersionError",
     "WireDecodeError",
     "WireEncodeError",
@@ -68,12 +84,23 @@ class ErrorCode(StrEnum):
     =====================  =========================================================
     code                   meaning
     =====================  =========================================================
-    ``channel.closed``     :class:`ChannelClosedError`: the channel is closed.
+    ``channel.closed``     :class:`ChannelClosedError`: the channel is closed (a
+                           peer that does not say which way).
+    ``channel.end_of_stream``  :class:`EndOfStreamError`: every sender closed and
+                           the queue is drained.
+    ``channel.handle_closed``  :class:`HandleClosedError`: the caller closed the
+                           handle it used.
+    ``channel.peer_closed``    :class:`PeerClosedError`: every handle at the other
+                           end closed or died (for a sender: no receiver is left).
+    ``channel.sender_lost``    :class:`SenderLostError`: a sender died without
+                           closing; the stream may be incomplete.
     ``channel.full``       :class:`ChannelFullError`: a non-waiting send found it full.
     ``channel.empty``      :class:`ChannelEmptyError`: a non-waiting receive found
                            nothing.
     ``channel.backend``    :class:`ChannelBackendError`: the backend (e.g. a Ray
                            actor) failed.
+    ``channel.restarted``  :class:`ChannelRestartedError`: the backend restarted
+                           and lost the values it held.
     ``wire.decode``        the peer could not decode what it received.
     ``wire.encode``        the peer could not encode its reply.
     ``internal``           any other exception on the peer.
@@ -81,9 +108,14 @@ class ErrorCode(StrEnum):
     """
 
     CHANNEL_CLOSED = "channel.closed"
+    END_OF_STREAM = "channel.end_of_stream"
+    HANDLE_CLOSED = "channel.handle_closed"
+    PEER_CLOSED = "channel.peer_closed"
+    SENDER_LOST = "channel.sender_lost"
     CHANNEL_FULL = "channel.full"
     CHANNEL_EMPTY = "channel.empty"
     CHANNEL_BACKEND = "channel.backend"
+    CHANNEL_RESTARTED = "channel.restarted"
     DECODE = "wire.decode"
     ENCODE = "wire.encode"
     INTERNAL = "internal"
@@ -250,6 +282,108 @@ class ChannelClosedError(ChannelError):
         return ChannelClosed(channel_id=self.channel_id, detail=self.detail)
 
 
+class EndOfStreamError(ChannelClosedError):
+    """The stream ended: every sender closed and every value queued was received.
+
+    The one normal way for a channel to end. ``async for`` stops on it and only on it;
+    a consumer that loops on ``recv()`` should catch this class, not
+    :class:`ChannelClosedError`, so that a failure (:class:`ChannelBackendError`,
+    :class:`SenderLostError`) is not mistaken for the end.
+
+    Args:
+        channel_id: The channel concerned.
+        detail: Extra context.
+    """
+
+    code: ClassVar[ErrorCode] = ErrorCode.END_OF_STREAM
+
+    def _describe(self) -> str:
+        text = f"{_subject(self.channel_id)} has ended: every sender closed, nothing is left"
+        return _with_detail(text, self.detail)
+
+    def to_struct(self) -> EndOfStream:
+        """Return the :class:`EndOfStream` struct carrying the same fields."""
+        return EndOfStream(channel_id=self.channel_id, detail=self.detail)
+
+
+class HandleClosedError(ChannelClosedError):
+    """The handle used was closed by its own holder (``close()``, or ``async with`` exit).
+
+    A programming error on the caller's side rather than a state of the channel: the
+    other handles of the channel are unaffected.
+
+    Args:
+        channel_id: The channel concerned.
+        detail: Extra context, e.g. ``"this sender is closed"``.
+    """
+
+    code: ClassVar[ErrorCode] = ErrorCode.HANDLE_CLOSED
+
+    def _describe(self) -> str:
+        text = f"{_subject(self.channel_id)} handle is closed (closed by its holder)"
+        return _with_detail(text, self.detail)
+
+    def to_struct(self) -> HandleClosed:
+        """Return the :class:`HandleClosed` struct carrying the same fields."""
+        return HandleClosed(channel_id=self.channel_id, detail=self.detail)
+
+
+class PeerClosedError(ChannelClosedError):
+    """Every handle at the other end of the channel is closed or its process died.
+
+    Senders get it once no receiver is left (nothing sent could ever be received).
+    Values queued when it happened stay queued.
+
+    Args:
+        channel_id: The channel concerned.
+        detail: Extra context, e.g. ``"every receiver is closed"``.
+    """
+
+    code: ClassVar[ErrorCode] = ErrorCode.PEER_CLOSED
+
+    def _describe(self) -> str:
+        return _with_detail(f"{_subject(self.channel_id)} has lost its other end", self.detail)
+
+    def to_struct(self) -> PeerClosed:
+        """Return the :class:`PeerClosed` struct carrying the same fields."""
+        return PeerClosed(channel_id=self.channel_id, detail=self.detail)
+
+
+class SenderLostError(ChannelClosedError):
+    """A sender's process died without closing it: the stream may be incomplete.
+
+    Receivers get it, in place of :class:`EndOfStreamError`, once every other sender
+    closed and the queue is drained; every value the lost sender had delivered before
+    its death was received first.
+
+    Args:
+        channel_id: The channel concerned.
+        sender_id: The lost sender handle's id.
+        detail: Extra context.
+
+    Attributes:
+        sender_id: The lost sender handle's id.
+    """
+
+    code: ClassVar[ErrorCode] = ErrorCode.SENDER_LOST
+
+    def __init__(self, *, channel_id: str = "", sender_id: str = "", detail: str = "") -> None:
+        self.sender_id = sender_id
+        super().__init__(channel_id=channel_id, detail=detail)
+
+    def _describe(self) -> str:
+        who = f"sender {self.sender_id!r}" if self.sender_id else "a sender"
+        text = (
+            f"{_subject(self.channel_id)} lost {who}: it died without closing, "
+            "so the stream may be incomplete"
+        )
+        return _with_detail(text, self.detail)
+
+    def to_struct(self) -> SenderLost:
+        """Return the :class:`SenderLost` struct carrying the same fields."""
+        return SenderLost(channel_id=self.channel_id, sender_id=self.sender_id, detail=self.detail)
+
+
 class ChannelFullError(ChannelError):
     """A send that must not wait found the channel at capacity.
 
@@ -358,6 +492,76 @@ class ChannelBackendError(ChannelClosedError):
         )
 
 
+class ChannelRestartedError(ChannelBackendError):
+    """The channel's backend restarted and lost values it held (a non-durable channel).
+
+    Raised by every handle that meets the new incarnation, before it hands out or accepts
+    anything more. ``lost`` counts the values the channel held, as far as the handle
+    knows (values queued and leased at the last answer it saw from the old incarnation).
+
+    Args:
+        channel_id: The channel concerned.
+        backend: The backend name.
+        incarnation: The new incarnation the handle met.
+        lost: Values known to be lost (0 when not known).
+        actor_name: The actor that restarted.
+        namespace: The actor's namespace.
+        detail: Extra context.
+
+    Attributes:
+        incarnation: The new incarnation.
+        lost: Values known to be lost.
+    """
+
+    code: ClassVar[ErrorCode] = ErrorCode.CHANNEL_RESTARTED
+
+    def __init__(
+        self,
+        *,
+        channel_id: str = "",
+        backend: str = "",
+        incarnation: int = 0,
+        lost: int = 0,
+        actor_name: str = "",
+        namespace: str = "",
+        detail: str = "",
+    ) -> None:
+        self.incarnation = incarnation
+        self.lost = lost
+        super().__init__(
+            channel_id=channel_id,
+            backend=backend,
+            cause="",
+            actor_name=actor_name,
+            namespace=namespace,
+            detail=detail,
+        )
+
+    def _describe(self) -> str:
+        text = f"{_subject(self.channel_id)} restarted"
+        if self.incarnation:
+            text += f" (incarnation {self.incarnation})"
+        text += " and lost its queued values"
+        if self.lost:
+            text += f" ({self.lost} known)"
+        if self.actor_name:
+            where = f" in namespace {self.namespace!r}" if self.namespace else ""
+            text += f"; actor {self.actor_name!r}{where}"
+        return _with_detail(text, self.detail)
+
+    def to_struct(self) -> ChannelRestarted:
+        """Return the :class:`ChannelRestarted` struct carrying the same fields."""
+        return ChannelRestarted(
+            channel_id=self.channel_id,
+            backend=self.backend,
+            incarnation=self.incarnation,
+            lost=self.lost,
+            actor_name=self.actor_name,
+            namespace=self.namespace,
+            detail=self.detail,
+        )
+
+
 class RemoteError(KlawWireError):
     """An error reported by the peer that has no local exception type.
 
@@ -397,6 +601,55 @@ class ChannelClosed(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_de
     def to_exception(self) -> ChannelClosedError:
         """Return the exception carrying the same fields."""
         return ChannelClosedError(channel_id=self.channel_id, detail=self.detail)
+
+
+class EndOfStream(ChannelClosed, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """Value form of :class:`EndOfStreamError` (code ``channel.end_of_stream``).
+
+    A :class:`ChannelClosed`, as its exception is a :class:`ChannelClosedError`.
+    """
+
+    def to_exception(self) -> EndOfStreamError:
+        """Return the exception carrying the same fields."""
+        return EndOfStreamError(channel_id=self.channel_id, detail=self.detail)
+
+
+class HandleClosed(ChannelClosed, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """Value form of :class:`HandleClosedError` (code ``channel.handle_closed``).
+
+    A :class:`ChannelClosed`, as its exception is a :class:`ChannelClosedError`.
+    """
+
+    def to_exception(self) -> HandleClosedError:
+        """Return the exception carrying the same fields."""
+        return HandleClosedError(channel_id=self.channel_id, detail=self.detail)
+
+
+class PeerClosed(ChannelClosed, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """Value form of :class:`PeerClosedError` (code ``channel.peer_closed``).
+
+    A :class:`ChannelClosed`, as its exception is a :class:`ChannelClosedError`.
+    """
+
+    def to_exception(self) -> PeerClosedError:
+        """Return the exception carrying the same fields."""
+        return PeerClosedError(channel_id=self.channel_id, detail=self.detail)
+
+
+class SenderLost(ChannelClosed, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """Value form of :class:`SenderLostError` (code ``channel.sender_lost``).
+
+    A :class:`ChannelClosed`, as its exception is a :class:`ChannelClosedError`.
+    """
+
+    sender_id: str = ""
+    """The lost sender handle's id."""
+
+    def to_exception(self) -> SenderLostError:
+        """Return the exception carrying the same fields."""
+        return SenderLostError(
+            channel_id=self.channel_id, sender_id=self.sender_id, detail=self.detail
+        )
 
 
 class ChannelFull(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
@@ -463,8 +716,40 @@ class ChannelBackend(ChannelClosed, frozen=True, gc=False, kw_only=True, omit_de
         )
 
 
+class ChannelRestarted(ChannelBackend, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """Value form of :class:`ChannelRestartedError` (code ``channel.restarted``).
+
+    A :class:`ChannelBackend`, as its exception is a :class:`ChannelBackendError`.
+    """
+
+    incarnation: int = 0
+    """The new incarnation the handle met."""
+    lost: int = 0
+    """Values known to be lost (0 when not known)."""
+
+    def to_exception(self) -> ChannelRestartedError:
+        """Return the exception carrying the same fields."""
+        return ChannelRestartedError(
+            channel_id=self.channel_id,
+            backend=self.backend,
+            incarnation=self.incarnation,
+            lost=self.lost,
+            actor_name=self.actor_name,
+            namespace=self.namespace,
+            detail=self.detail,
+        )
+
+
 ChannelErrorStruct: TypeAlias = Union[  # noqa: UP007 - kept a Union like WireEnvelope
-    ChannelClosed, ChannelFull, ChannelEmpty, ChannelBackend
+    ChannelClosed,
+    EndOfStream,
+    HandleClosed,
+    PeerClosed,
+    SenderLost,
+    ChannelFull,
+    ChannelEmpty,
+    ChannelBackend,
+    ChannelRestarted,
 ]
 """Any of the channel error structs."""
 
@@ -511,9 +796,14 @@ def _encode_error(exc: BaseException) -> WireEncodeError:
 
 _CODE_OF_STRUCT: Final[dict[type[Any], ErrorCode]] = {
     ChannelClosed: ErrorCode.CHANNEL_CLOSED,
+    EndOfStream: ErrorCode.END_OF_STREAM,
+    HandleClosed: ErrorCode.HANDLE_CLOSED,
+    PeerClosed: ErrorCode.PEER_CLOSED,
+    SenderLost: ErrorCode.SENDER_LOST,
     ChannelFull: ErrorCode.CHANNEL_FULL,
     ChannelEmpty: ErrorCode.CHANNEL_EMPTY,
     ChannelBackend: ErrorCode.CHANNEL_BACKEND,
+    ChannelRestarted: ErrorCode.CHANNEL_RESTARTED,
 }
 _DETAIL_DECODERS: Final[dict[str, tuple[type[Any], msgspec.msgpack.Decoder[Any]]]] = {
     code.value: (struct_type, msgspec.msgpack.Decoder(struct_type))
@@ -551,7 +841,7 @@ def to_wire_error(
         header = msgspec.structs.replace(header, kind=MessageKind.ERROR)
     if isinstance(err, (ChannelClosedError, ChannelFullError, ChannelEmptyError)):
         err = err.to_struct()
-    if isinstance(err, (ChannelClosed, ChannelFull, ChannelEmpty, ChannelBackend)):
+    if isinstance(err, (ChannelClosed, ChannelFull, ChannelEmpty)):
         details = msgspec.Raw(_DETAIL_ENCODER.encode(err))
         return WireError(
             header=header,
