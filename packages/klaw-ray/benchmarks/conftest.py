@@ -67,7 +67,7 @@ def ray_config() -> Iterator[KlawConfig]:
     """
     import ray
 
-    from klaw_ray._ray_runtime import start_embedded_ray
+    from klaw_ray.ray._runtime import start_embedded_ray
 
     if ray.is_initialized():
         pytest.fail(

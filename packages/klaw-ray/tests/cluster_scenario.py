@@ -16,8 +16,8 @@ from ray.cluster_utils import Cluster
 
 from klaw_config import KlawConfig, RayConfig
 from klaw_ray import RayReceiver, RaySender
-from klaw_ray._ray_runtime import use_loopback_only
-from klaw_ray.ray_handles import ray_channel
+from klaw_ray.ray._handles import ray_channel
+from klaw_ray.ray._runtime import use_loopback_only
 
 PRODUCERS, CONSUMERS, PER_PRODUCER = 2, 2, 300
 

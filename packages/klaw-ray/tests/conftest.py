@@ -32,7 +32,7 @@ def ray_cluster() -> Iterator[str]:
     """Start one local Ray instance for the session; yield its address."""
     import ray
 
-    from klaw_ray._ray_runtime import start_embedded_ray
+    from klaw_ray.ray._runtime import start_embedded_ray
 
     # Workers import the tests' record types by name, like a service's own modules.
     tests_dir = str(Path(__file__).resolve().parent)

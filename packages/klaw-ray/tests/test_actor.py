@@ -15,7 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from klaw_ray import BatchResult, GetRequest, PutRequest, RayChannelActor, SingleResult
-from klaw_ray.results import decode_batch_result, decode_single_result, encode_answer_or_request
+from klaw_ray.ray._messages import (
+    decode_batch_result,
+    decode_single_result,
+    encode_answer_or_request,
+)
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
 from ray_records import Order
 

@@ -124,7 +124,7 @@ async def test_a_second_driver_reaches_a_named_channel(
             import ray
             from klaw_config import KlawConfig, RayConfig
             from klaw_ray import get_channel
-            from klaw_ray._ray_runtime import use_loopback_only
+            from klaw_ray.ray._runtime import use_loopback_only
             from ray_records import Order
 
             async def main() -> None:

@@ -24,14 +24,6 @@ from typing import TYPE_CHECKING, Any
 from klaw_ray.factory import Backend, channel
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
-from klaw_ray.results import (
-    BatchResult,
-    ChannelMetadata,
-    GetRequest,
-    PutRequest,
-    SingleResult,
-    Status,
-)
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import (
     ChannelBackend,
@@ -45,15 +37,24 @@ from klaw_wire import (
 )
 
 if TYPE_CHECKING:
-    from klaw_ray._struct_pickling import UnshippableTypeError
-    from klaw_ray.actor import RayChannelActor
-    from klaw_ray.named import ChannelNotFoundError, delete_channel, get_channel, list_channels
-    from klaw_ray.ray_handles import (
+    from klaw_ray.ray import (
         CHANNEL_ACTOR_PREFIX,
+        BatchResult,
+        ChannelMetadata,
+        ChannelNotFoundError,
+        GetRequest,
+        PutRequest,
+        RayChannelActor,
         RayReceiver,
         RayReferenceReceiver,
         RayReferenceSender,
         RaySender,
+        SingleResult,
+        Status,
+        UnshippableTypeError,
+        delete_channel,
+        get_channel,
+        list_channels,
         ray_channel,
         reference_channel,
     )
@@ -99,28 +100,35 @@ __all__ = [
     "reference_channel",
 ]
 
-# Names that import Ray, and the module each comes from.
-_RAY_NAMES = {
-    "RayChannelActor": "klaw_ray.actor",
-    "ChannelNotFoundError": "klaw_ray.named",
-    "delete_channel": "klaw_ray.named",
-    "get_channel": "klaw_ray.named",
-    "list_channels": "klaw_ray.named",
-    "RayReceiver": "klaw_ray.ray_handles",
-    "RayReferenceReceiver": "klaw_ray.ray_handles",
-    "RayReferenceSender": "klaw_ray.ray_handles",
-    "RaySender": "klaw_ray.ray_handles",
-    "reference_channel": "klaw_ray.ray_handles",
-    "ray_channel": "klaw_ray.ray_handles",
-    "CHANNEL_ACTOR_PREFIX": "klaw_ray.ray_handles",
-    "UnshippableTypeError": "klaw_ray._struct_pickling",
-}
+# The Ray backend's names: importing klaw_ray.ray imports Ray, so they load on first use.
+_RAY_NAMES = frozenset(
+    {
+        "CHANNEL_ACTOR_PREFIX",
+        "BatchResult",
+        "ChannelMetadata",
+        "ChannelNotFoundError",
+        "GetRequest",
+        "PutRequest",
+        "RayChannelActor",
+        "RayReceiver",
+        "RayReferenceReceiver",
+        "RayReferenceSender",
+        "RaySender",
+        "SingleResult",
+        "Status",
+        "UnshippableTypeError",
+        "delete_channel",
+        "get_channel",
+        "list_channels",
+        "ray_channel",
+        "reference_channel",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _RAY_NAMES.get(name)
-    if module is None:
+    if name not in _RAY_NAMES:
         raise AttributeError(f"module 'klaw_ray' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module("klaw_ray.ray"), name)
     globals()[name] = value
     return value

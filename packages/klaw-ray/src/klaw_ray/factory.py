@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-import msgspec
-
+from klaw_ray._arguments import resolve_arguments
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
-from klaw_types import ChannelCapacity, Identifier, Namespace
 
 if TYPE_CHECKING:
     from klaw_config import KlawConfig
     from klaw_ray.protocols import Receiver, Sender
-    from klaw_ray.ray_handles import RayReceiver, RaySender
+    from klaw_ray.ray._handles import RayReceiver, RaySender
 
 __all__ = ["Backend", "channel"]
 
@@ -20,50 +18,6 @@ T = TypeVar("T")
 
 Backend = Literal["local", "ray"]
 """Where a channel lives: ``"local"`` (this event loop) or ``"ray"`` (a Ray actor)."""
-
-
-def _validated(value: object, tp: Any, argument: str) -> Any:
-    try:
-        return msgspec.convert(value, tp)
-    except msgspec.ValidationError as exc:
-        # msgspec names the path `$`; the argument's name is what a caller can act on.
-        reason = str(exc).replace(" - at `$`", "")
-        raise ValueError(f"invalid {argument} {value!r}: {reason}") from exc
-
-
-def resolve_arguments(
-    capacity: int | None,
-    *,
-    name: str | None,
-    namespace: str | None,
-    unbounded: bool,
-    config: KlawConfig | None,
-) -> tuple[int | None, str | None, str | None, KlawConfig]:
-    """Validate channel arguments and fill the defaults from the configuration.
-
-    Returns:
-        ``(capacity, name, namespace, config)``; ``capacity`` is ``None`` only when
-        ``unbounded`` is true; ``namespace`` stays ``None`` when not given.
-
-    Raises:
-        ValueError: An argument is out of range, or ``unbounded`` came with a capacity.
-        klaw_config.ConfigError: ``config`` was not given and loading it failed.
-    """
-    if unbounded and capacity is not None:
-        raise ValueError("give either a capacity or unbounded=True, not both")
-    if capacity is not None:
-        capacity = _validated(capacity, ChannelCapacity, "capacity")
-    if name is not None:
-        name = _validated(name, Identifier, "channel name")
-    if namespace is not None:
-        namespace = _validated(namespace, Namespace, "namespace")
-    if config is None:
-        from klaw_config import load_config  # noqa: PLC0415 - only when no config is given
-
-        config = load_config()
-    if capacity is None and not unbounded:
-        capacity = config.channels.capacity
-    return capacity, name, namespace, config
 
 
 @overload
@@ -207,7 +161,7 @@ async def channel(
         if namespace is not None:
             raise ValueError("namespace applies to the Ray backend only")
         return local_channel(capacity, name=name or "")
-    from klaw_ray.ray_handles import ray_channel  # noqa: PLC0415 - imports Ray
+    from klaw_ray.ray._handles import ray_channel  # noqa: PLC0415 - imports Ray
 
     return await ray_channel(
         capacity,

@@ -13,12 +13,11 @@ passed on to the next waiter, so cancellation neither loses nor duplicates a val
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import deque
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from klaw_ray._arguments import check_batch_args
+from klaw_ray._arguments import UNBOUNDED, check_batch_args
 from klaw_ray._handles import ClosingHandle, IterableReceiver
 from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
 from klaw_ray.stats import ChannelStats
@@ -33,8 +32,6 @@ from klaw_wire import (
 __all__ = ["LocalReceiver", "LocalSender", "local_channel"]
 
 T = TypeVar("T")
-
-_UNBOUNDED = sys.maxsize
 
 
 class _LocalState(Generic[T]):
@@ -68,7 +65,7 @@ class _LocalState(Generic[T]):
     def stats(self) -> ChannelStats:
         return ChannelStats(
             backend="local",
-            capacity=None if self.capacity == _UNBOUNDED else self.capacity,
+            capacity=None if self.capacity == UNBOUNDED else self.capacity,
             size=len(self.buffer),
             high_watermark=self.high_watermark,
             total_sent=self.total_sent,
@@ -315,5 +312,5 @@ def local_channel(
     Returns:
         ``(sender, receiver)``.
     """
-    state: _LocalState[T] = _LocalState(_UNBOUNDED if capacity is None else capacity, name)
+    state: _LocalState[T] = _LocalState(UNBOUNDED if capacity is None else capacity, name)
     return LocalSender(state), LocalReceiver(state)

@@ -23,13 +23,11 @@ import ray
 from ray.exceptions import RayError
 
 from klaw_config import KlawConfig
-from klaw_ray import _struct_pickling
-from klaw_ray._arguments import check_batch_args
+from klaw_ray._arguments import check_batch_args, resolve_arguments
 from klaw_ray._handles import ClosingHandle, IterableReceiver
-from klaw_ray._ray_runtime import backend_error, current_node_id, ensure_ray
-from klaw_ray.actor import RayChannelActor
-from klaw_ray.factory import resolve_arguments
-from klaw_ray.results import (
+from klaw_ray.ray import _pickling
+from klaw_ray.ray._actor import RayChannelActor
+from klaw_ray.ray._messages import (
     BatchResult,
     ChannelMetadata,
     GetRequest,
@@ -39,6 +37,8 @@ from klaw_ray.results import (
     decode_single_result,
     encode_answer_or_request,
 )
+from klaw_ray.ray._naming import actor_name, now_ms
+from klaw_ray.ray._runtime import backend_error, current_node_id, ensure_ray
 from klaw_ray.stats import ChannelStats
 from klaw_types import Err, Ok, Result
 from klaw_wire import (
@@ -53,7 +53,6 @@ from klaw_wire import (
 )
 
 __all__ = [
-    "CHANNEL_ACTOR_PREFIX",
     "RayReceiver",
     "RayReferenceReceiver",
     "RayReferenceSender",
@@ -62,18 +61,11 @@ __all__ = [
     "reference_channel",
 ]
 
-_struct_pickling.install()
+_pickling.install()
 
 T = TypeVar("T")
 
-CHANNEL_ACTOR_PREFIX = "klaw-channel/"
-"""Prefix of a named channel's actor name; what :func:`list_channels` looks for."""
-
 _RemoteActor: Any = ray.remote(RayChannelActor)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _RayHandle(ClosingHandle):
@@ -112,8 +104,7 @@ class _RayHandle(ClosingHandle):
 
     @property
     def _actor_name(self) -> str:
-        name = self._metadata.name
-        return f"{CHANNEL_ACTOR_PREFIX}{name}" if name else ""
+        return actor_name(self._metadata.name)
 
     def _backend_error(self, exc: BaseException) -> ChannelBackendError:
         metadata = self._metadata
@@ -206,7 +197,7 @@ class RaySender(_RayHandle, Generic[T]):
             raise self._closed_error("this sender is closed")
 
     def _encode(self, payload: Any, seq: int) -> bytes:
-        header = WireHeader(channel_id=self._metadata.name, seq=seq, ts=_now_ms())
+        header = WireHeader(channel_id=self._metadata.name, seq=seq, ts=now_ms())
         try:
             return get_codec_pool().encode(DataMessage(header=header, payload=payload))
         except (TypeError, msgspec.EncodeError) as exc:
@@ -543,7 +534,7 @@ async def _open_actor(
 ) -> tuple[Any, ChannelMetadata, str, str]:
     """Create (or, for a name in use, attach to) a channel actor; register two handles."""
     ensure_ray(config)
-    _struct_pickling.check_shippable(value_type)
+    _pickling.check_shippable(value_type)
     sender_id, receiver_id = uuid.uuid4().hex, uuid.uuid4().hex
     options: dict[str, Any] = {
         "num_cpus": 0,
@@ -554,12 +545,11 @@ async def _open_actor(
     options.update(actor_options or {})
     if name is not None:
         options.update(
-            name=f"{CHANNEL_ACTOR_PREFIX}{name}",
+            name=actor_name(name),
             namespace=namespace,
             lifetime="detached",
             get_if_exists=True,
         )
-    actor_name = f"{CHANNEL_ACTOR_PREFIX}{name}" if name else ""
     try:
         actor = _RemoteActor.options(**options).remote(
             capacity,
@@ -575,7 +565,7 @@ async def _open_actor(
             await actor.add_sender.remote(sender_id)
             await actor.add_receiver.remote(receiver_id)
     except RayError as exc:
-        raise backend_error(exc, actor_name, namespace, name or "") from exc
+        raise backend_error(exc, actor_name(name or ""), namespace, name or "") from exc
     expected = (capacity, value_type, by_reference)
     found = (metadata.capacity, metadata.value_type, metadata.by_reference)
     if found != expected:

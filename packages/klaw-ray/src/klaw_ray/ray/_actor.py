@@ -3,7 +3,7 @@
 The actor never raises for channel conditions: every method returns a status code
 (``"ok"``, ``"full"``, ``"empty"``, ``"closed"``, ``"invalid"``, ``"withdrawn"``) in a
 :class:`SingleResult` or :class:`BatchResult`, which the handles in
-:mod:`klaw_ray.ray_handles` turn into values, ``Result``s and exceptions. Values arrive
+:mod:`klaw_ray.ray._handles` turn into values, ``Result``s and exceptions. Values arrive
 and leave as klaw-wire ``DataMessage`` envelopes encoded by the codec pool, one envelope
 per call whatever the number of values, and are queued as the encoded bytes of each
 value: the actor checks them against the channel's value type but never keeps them as
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections import deque
 from typing import Any, Generic, TypeVar
@@ -33,9 +32,9 @@ from typing import Any, Generic, TypeVar
 import msgspec
 import ray
 
-from klaw_ray._validator import RawItems, _TypeValidator
+from klaw_ray._arguments import UNBOUNDED
 from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
-from klaw_ray.results import (
+from klaw_ray.ray._messages import (
     BatchResult,
     ChannelMetadata,
     GetRequest,
@@ -44,6 +43,8 @@ from klaw_ray.results import (
     Status,
     encode_answer_or_request,
 )
+from klaw_ray.ray._naming import now_ms
+from klaw_ray.ray._validator import RawItems, _TypeValidator
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
 
@@ -51,7 +52,6 @@ __all__ = ["RayChannelActor"]
 
 T = TypeVar("T")
 
-_UNBOUNDED = sys.maxsize
 _TURN_PATIENCE = 30.0
 _PUT_REQUEST = msgspec.msgpack.Decoder(PutRequest)
 _GET_REQUEST = msgspec.msgpack.Decoder(GetRequest)
@@ -96,10 +96,6 @@ def _was_restarted() -> bool:
     return bool(context.was_current_actor_reconstructed)
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class RayChannelActor(Generic[T]):
     """The bounded queue behind a Ray channel. Create it through :func:`klaw_ray.channel`.
 
@@ -129,7 +125,7 @@ class RayChannelActor(Generic[T]):
         by_reference: bool = False,
         poll_seconds: float = 1.0,
     ) -> None:
-        self._state = _ChannelActorState(capacity=_UNBOUNDED if capacity is None else capacity)
+        self._state = _ChannelActorState(capacity=UNBOUNDED if capacity is None else capacity)
         # A restarted actor lost its state, including which handles are open: those it
         # was created with may have closed since. It learns the open handles again as
         # they call it (see _adopt). It reports the end of the stream only once a sender
@@ -505,7 +501,7 @@ class RayChannelActor(Generic[T]):
         return items
 
     def _encode(self, payload: Any) -> bytes:
-        header = WireHeader(channel_id=self._metadata.name, ts=_now_ms())
+        header = WireHeader(channel_id=self._metadata.name, ts=now_ms())
         return get_codec_pool().encode(DataMessage(header=header, payload=payload))
 
     async def abandon(self, reader: str, request: int) -> None:

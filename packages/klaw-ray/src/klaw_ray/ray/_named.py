@@ -16,16 +16,16 @@ import ray
 from ray.exceptions import RayError
 
 from klaw_config import KlawConfig
-from klaw_ray._ray_runtime import backend_error, ensure_ray
-from klaw_ray.factory import resolve_arguments
-from klaw_ray.ray_handles import (
-    CHANNEL_ACTOR_PREFIX,
+from klaw_ray._arguments import resolve_arguments
+from klaw_ray.ray._handles import (
     RayReceiver,
     RayReferenceReceiver,
     RayReferenceSender,
     RaySender,
 )
-from klaw_ray.results import ChannelMetadata
+from klaw_ray.ray._messages import ChannelMetadata
+from klaw_ray.ray._naming import CHANNEL_ACTOR_PREFIX, actor_name
+from klaw_ray.ray._runtime import backend_error, ensure_ray
 
 __all__ = ["ChannelNotFoundError", "delete_channel", "get_channel", "list_channels"]
 
@@ -55,12 +55,12 @@ async def _find(
     assert name is not None
     namespace = namespace or config.ray.namespace
     ensure_ray(config)
-    actor_name = f"{CHANNEL_ACTOR_PREFIX}{name}"
+    full_name = actor_name(name)
     try:
-        actor = await asyncio.to_thread(ray.get_actor, actor_name, namespace=namespace)
+        actor = await asyncio.to_thread(ray.get_actor, full_name, namespace=namespace)
     except ValueError as exc:  # Ray's way of saying "no such actor"
         raise ChannelNotFoundError(name, namespace) from exc
-    return actor, actor_name, namespace
+    return actor, full_name, namespace
 
 
 async def get_channel(
@@ -85,14 +85,14 @@ async def get_channel(
         ChannelNotFoundError: No such channel exists.
         ChannelBackendError: Ray or the actor cannot be reached.
     """
-    actor, actor_name, namespace = await _find(name, namespace, config)
+    actor, full_name, namespace = await _find(name, namespace, config)
     sender, receiver = uuid.uuid4().hex, uuid.uuid4().hex
     try:
         metadata: ChannelMetadata = await actor.metadata.remote()
         await actor.add_sender.remote(sender)
         await actor.add_receiver.remote(receiver)
     except RayError as exc:
-        raise backend_error(exc, actor_name, namespace, name) from exc
+        raise backend_error(exc, full_name, namespace, name) from exc
     if metadata.by_reference:
         return (
             RayReferenceSender(actor, metadata, sender),
@@ -119,13 +119,13 @@ async def delete_channel(
         ChannelNotFoundError: No such channel exists.
         ChannelBackendError: Ray or the actor cannot be reached.
     """
-    actor, actor_name, namespace = await _find(name, namespace, config)
+    actor, full_name, namespace = await _find(name, namespace, config)
     try:
         await actor.close_all.remote()
         await asyncio.sleep(0.05)  # let waiting calls answer "closed" before the kill
         ray.kill(actor, no_restart=True)
     except RayError as exc:
-        raise backend_error(exc, actor_name, namespace, name) from exc
+        raise backend_error(exc, full_name, namespace, name) from exc
 
 
 async def list_channels(

@@ -25,9 +25,9 @@ from typing import TextIO
 import msgspec
 
 from klaw_config import KlawConfig
+from klaw_ray.cli._records import Order
 from klaw_ray.factory import Backend, channel
 from klaw_ray.protocols import Receiver, Sender
-from klaw_types import NonNegativeInt, PositiveInt
 from klaw_wire import (
     ChannelBackendError,
     ChannelClosedError,
@@ -40,35 +40,11 @@ __all__ = [
     "ConsumerSummary",
     "DemoOptions",
     "DemoReport",
-    "Order",
     "consume",
     "produce",
     "progress_bar",
     "run_demo",
 ]
-
-
-class Order(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    """One order record, as a service would send it.
-
-    ``array_like``: encoded as a MessagePack array of its field values, without field
-    names, which roughly halves its size on the wire.
-
-    Attributes:
-        order_id: Unique id, 0 to messages - 1.
-        customer: Who placed it.
-        sku: What was ordered.
-        quantity: How many (at least 1).
-        unit_price: Price of one item.
-        created_ns: When the producer sent it (``time.time_ns()``), for latency.
-    """
-
-    order_id: NonNegativeInt
-    customer: str
-    sku: str
-    quantity: PositiveInt
-    unit_price: float
-    created_ns: int = 0
 
 
 class ConsumerSummary(msgspec.Struct, frozen=True, gc=False):
@@ -368,7 +344,7 @@ async def run_demo(
     """
     started_ray = False
     if options.backend == "ray":
-        from klaw_ray._ray_runtime import ensure_ray  # noqa: PLC0415 - imports Ray
+        from klaw_ray.ray._runtime import ensure_ray  # noqa: PLC0415 - imports Ray
 
         started_ray = ensure_ray(config)
     try:

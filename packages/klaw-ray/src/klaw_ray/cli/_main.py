@@ -87,7 +87,7 @@ def _build_parser() -> _Parser:
 
 def _demo(args: argparse.Namespace) -> int:
     from klaw_config import load_config  # noqa: PLC0415 - keep `klaw --help` fast
-    from klaw_ray.demo import DemoOptions, progress_bar, run_demo  # noqa: PLC0415
+    from klaw_ray.cli._demo import DemoOptions, progress_bar, run_demo  # noqa: PLC0415
 
     options = DemoOptions(
         backend=args.backend,
@@ -103,7 +103,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from klaw_ray.bench import run_bench  # noqa: PLC0415 - keep `klaw --help` fast
+    from klaw_ray.cli._bench import run_bench  # noqa: PLC0415 - keep `klaw --help` fast
 
     report = run_bench(quick=args.quick, ray=not args.no_ray)
     print(report.table())

@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from klaw_config import load_config
-from klaw_ray.demo import Order
+from klaw_ray.cli._records import Order
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
 
@@ -372,7 +372,7 @@ def run_bench(*, quick: bool = False, ray: bool = True) -> BenchReport:
     report.comparisons += _codec(quick)
     report.comparisons += _local(quick)
     if ray:
-        from klaw_ray._ray_runtime import ensure_ray  # noqa: PLC0415 - imports Ray
+        from klaw_ray.ray._runtime import ensure_ray  # noqa: PLC0415 - imports Ray
 
         started = ensure_ray(load_config())
         try:

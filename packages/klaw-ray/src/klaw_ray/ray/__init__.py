@@ -1,0 +1,53 @@
+"""klaw-ray's Ray backend: channels held by a Ray actor, usable from any task or actor.
+
+Importing this package imports Ray. Most code reaches these names through the
+:mod:`klaw_ray` facade (``from klaw_ray import RaySender, get_channel``), which loads
+them on first use; the implementation lives in this package's private modules: the
+handles, the channel actor, the messages they exchange, Ray start-up, the pickling of
+``__main__`` structs and the registry of named channels.
+"""
+
+from __future__ import annotations
+
+from klaw_ray.ray._actor import RayChannelActor
+from klaw_ray.ray._handles import (
+    RayReceiver,
+    RayReferenceReceiver,
+    RayReferenceSender,
+    RaySender,
+    ray_channel,
+    reference_channel,
+)
+from klaw_ray.ray._messages import (
+    BatchResult,
+    ChannelMetadata,
+    GetRequest,
+    PutRequest,
+    SingleResult,
+    Status,
+)
+from klaw_ray.ray._named import ChannelNotFoundError, delete_channel, get_channel, list_channels
+from klaw_ray.ray._naming import CHANNEL_ACTOR_PREFIX
+from klaw_ray.ray._pickling import UnshippableTypeError
+
+__all__ = [
+    "CHANNEL_ACTOR_PREFIX",
+    "BatchResult",
+    "ChannelMetadata",
+    "ChannelNotFoundError",
+    "GetRequest",
+    "PutRequest",
+    "RayChannelActor",
+    "RayReceiver",
+    "RayReferenceReceiver",
+    "RayReferenceSender",
+    "RaySender",
+    "SingleResult",
+    "Status",
+    "UnshippableTypeError",
+    "delete_channel",
+    "get_channel",
+    "list_channels",
+    "ray_channel",
+    "reference_channel",
+]
