@@ -7,6 +7,7 @@ instance produces only by chance can be produced on purpose.
 from __future__ import annotations
 
 import asyncio
+import typing
 from typing import Any
 
 import msgspec
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from klaw_ray import BatchResult, GetRequest, PutRequest, RayChannelActor, SingleResult
+from klaw_ray import BatchResult, GetRequest, PutRequest, RayChannelActor, SingleResult, Status
 from klaw_ray.ray._messages import (
     decode_batch_result,
     decode_single_result,
@@ -30,6 +31,18 @@ SENDER, RECEIVER, WRITER, READER = "s", "r", "w", "rd"
 
 def _actor(capacity: int | None = 8, value_type: Any = int) -> RayChannelActor[Any]:
     return RayChannelActor(capacity, value_type, "test", "", [SENDER], [RECEIVER])
+
+
+async def _until_waiting(
+    actor: RayChannelActor[Any], *, senders: int = 0, receivers: int = 0
+) -> None:
+    """Let the event loop run until the actor counts these waiting calls."""
+    for _ in range(10_000):
+        stats = await actor.stats()
+        if (stats.waiting_senders, stats.waiting_receivers) == (senders, receivers):
+            return
+        await asyncio.sleep(0)
+    pytest.fail(f"never {senders} waiting senders and {receivers} waiting receivers")
 
 
 def _put_request(payload: Any, seq: int, *, block: bool = True, handle: str = SENDER) -> bytes:
@@ -82,7 +95,7 @@ async def test_a_put_waiting_for_room_can_be_withdrawn() -> None:
     actor = _actor(capacity=1)
     await actor.put_one(_put_request(1, 0))
     waiting = asyncio.ensure_future(actor.put_one(_put_request(2, 1)))
-    await asyncio.sleep(0.01)
+    await _until_waiting(actor, senders=1)
     assert not waiting.done()
     assert await actor.withdraw(WRITER, 1) is True
     assert _single(await waiting).status == "withdrawn"
@@ -100,7 +113,7 @@ async def test_a_full_channel_answers_full_without_blocking() -> None:
 async def test_an_abandoned_get_returns_and_requeued_values_come_first() -> None:
     actor = _actor()
     waiting = asyncio.ensure_future(actor.get(_get_request(request=7, wait=None)))
-    await asyncio.sleep(0.01)
+    await _until_waiting(actor, receivers=1)
     await actor.abandon(READER, 7)
     assert _batch(await waiting).status == "withdrawn"
     await actor.put(_put_request([1, 2, 3], 0))
@@ -160,7 +173,7 @@ def test_get_requests_round_trip(request: GetRequest) -> None:
 
 
 @given(
-    status=st.sampled_from(["ok", "full", "empty", "closed", "invalid", "withdrawn"]),
+    status=st.sampled_from(list(typing.get_args(Status))),
     count=st.integers(min_value=0, max_value=10**6),
     data=st.binary(max_size=32),
     error=st.text(max_size=16),
@@ -170,3 +183,28 @@ def test_results_round_trip(status: Any, count: int, data: bytes, error: str) ->
     single = SingleResult[Any](status=status, data=data, error=error)
     assert decode_batch_result(encode_answer_or_request(batch)) == batch
     assert decode_single_result(encode_answer_or_request(single)) == single
+
+
+async def test_gets_that_time_out_leave_no_waiter_to_swallow_a_later_wake_up() -> None:
+    actor = RayChannelActor(8, int, "test", "", [SENDER], [RECEIVER], poll_seconds=3600)
+    for request in range(5):
+        answer = _batch(await actor.get(_get_request(request=request, wait=0.001)))
+        assert answer.status == "empty"
+    assert (await actor.stats()).waiting_receivers == 0
+    waiting = asyncio.ensure_future(actor.get(_get_request(request=9, wait=None)))
+    await _until_waiting(actor, receivers=1)
+    await actor.put(_put_request([5], 0))
+    # A stale waiter would take this wake-up and leave the real get asleep for an hour.
+    answer = _batch(await asyncio.wait_for(waiting, 30))
+    assert get_codec_pool().decode_data(answer.data, list[int]).payload == [5]
+    assert (await actor.stats()).waiting_receivers == 0
+
+
+async def test_an_abandoned_put_leaves_no_waiter_behind() -> None:
+    actor = _actor(capacity=1)
+    await actor.put_one(_put_request(1, 0))
+    waiting = asyncio.ensure_future(actor.put_one(_put_request(2, 1)))
+    await _until_waiting(actor, senders=1)
+    assert await actor.withdraw(WRITER, 1) is True
+    assert _single(await waiting).status == "withdrawn"
+    assert (await actor.stats()).waiting_senders == 0

@@ -40,6 +40,9 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
         open_senders: Sender handles not yet closed.
         open_receivers: Receiver handles not yet closed.
         closed: ``True`` once every sender is closed (receivers drain, then stop).
+        waiting_senders: Sends waiting for room now (on Ray: waiting calls in the actor).
+        waiting_receivers: Receives waiting for a value now (on Ray: waiting calls in the
+            actor).
         readers_per_node: Receiver handles seen, counted per Ray node id (Ray only).
         readers: One :class:`ReaderInfo` per receiver handle seen (Ray only).
         extras: Backend-specific figures, e.g. the actor's name and namespace.
@@ -54,6 +57,8 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     open_senders: int = 0
     open_receivers: int = 0
     closed: bool = False
+    waiting_senders: int = 0
+    waiting_receivers: int = 0
     readers_per_node: dict[str, int] = msgspec.field(default_factory=dict)
     readers: tuple[ReaderInfo, ...] = ()
     extras: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -1,7 +1,8 @@
 """``RayChannelActor``: the Ray actor that holds a channel's queue of encoded values.
 
 The actor never raises for channel conditions: every method returns a status code
-(``"ok"``, ``"full"``, ``"empty"``, ``"closed"``, ``"invalid"``, ``"withdrawn"``) in a
+(``"ok"``, ``"full"``, ``"empty"``, ``"ended"``, ``"handle_closed"``, ``"peer_closed"``,
+``"invalid"``, ``"withdrawn"``) in a
 :class:`SingleResult` or :class:`BatchResult`, which the handles in
 :mod:`klaw_ray.ray._handles` turn into values, ``Result``s and exceptions. Values arrive
 and leave as klaw-wire ``DataMessage`` envelopes encoded by the codec pool, one envelope
@@ -33,7 +34,7 @@ import msgspec
 import ray
 
 from klaw_ray._arguments import UNBOUNDED
-from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
+from klaw_ray._waiters import Waiters, count_waiting, wait_in, wake_all, wake_one
 from klaw_ray.ray._messages import (
     BatchResult,
     ChannelMetadata,
@@ -53,6 +54,9 @@ __all__ = ["RayChannelActor"]
 T = TypeVar("T")
 
 _TURN_PATIENCE = 30.0
+# What msgspec raises for malformed bytes: DecodeError (a ValueError), UnicodeDecodeError
+# (a ValueError) for invalid strings, RecursionError for hostile nesting.
+_MALFORMED = (ValueError, RecursionError)
 _PUT_REQUEST = msgspec.msgpack.Decoder(PutRequest)
 _GET_REQUEST = msgspec.msgpack.Decoder(GetRequest)
 
@@ -209,15 +213,16 @@ class RayChannelActor(Generic[T]):
         """Whether every receiver is closed, so puts fail."""
         return not self._state.receivers and self._receiver_seen
 
-    def _sender_problem(self, handle_id: str) -> str:
+    def _sender_problem(self, handle_id: str) -> tuple[Status, str] | None:
+        """Why ``handle_id`` may not send now (status and text), or ``None``."""
         if handle_id not in self._state.senders:
             self._adopt(self._state.senders, handle_id)
             self._sender_seen = self._sender_seen or handle_id in self._state.senders
         if handle_id not in self._state.senders:
-            return "this sender is closed"
+            return "handle_closed", "this sender is closed"
         if self._receivers_done():
-            return "every receiver is closed"
-        return ""
+            return "peer_closed", "every receiver is closed"
+        return None
 
     async def _take_turn(self, writer: str, seq: int) -> None:
         """Wait until every earlier call of ``writer`` has been answered.
@@ -260,7 +265,8 @@ class RayChannelActor(Generic[T]):
 
         Returns:
             An encoded :class:`~klaw_ray.BatchResult`: ``"ok"`` with the count;
-            ``"full"``, ``"closed"``, ``"invalid"`` or ``"withdrawn"`` with nothing queued.
+            ``"full"``, ``"handle_closed"``, ``"peer_closed"``, ``"invalid"`` or
+            ``"withdrawn"`` with nothing queued.
         """
         if self._metadata.by_reference:
             return encode_answer_or_request(
@@ -269,7 +275,7 @@ class RayChannelActor(Generic[T]):
         try:
             put = _PUT_REQUEST.decode(request)
             header, items = self._validator.split(bytes(put.envelope))
-        except msgspec.DecodeError as exc:
+        except _MALFORMED as exc:
             return encode_answer_or_request(BatchResult(status="invalid", error=str(exc)))
         status, error = await self._put_values(
             put.handle_id, put.writer, header.seq, items, put.block
@@ -293,7 +299,7 @@ class RayChannelActor(Generic[T]):
         try:
             put = _PUT_REQUEST.decode(request)
             header, item = self._validator.split_one(bytes(put.envelope))
-        except msgspec.DecodeError as exc:
+        except _MALFORMED as exc:
             return encode_answer_or_request(SingleResult(status="invalid", error=str(exc)))
         status, error = await self._put_values(
             put.handle_id, put.writer, header.seq, [item], put.block
@@ -347,18 +353,22 @@ class RayChannelActor(Generic[T]):
             # later calls stay behind it, and a dead actor fails the call at once anyway.
             withdrawal = asyncio.get_running_loop().create_future()
             state.pending_puts[key] = withdrawal
+            waiting: asyncio.Future[None] | None = None
             try:
                 while not problem and len(state.queue) + count > state.capacity:
                     waiting = asyncio.ensure_future(wait_in(state.putters))
                     await asyncio.wait((waiting, withdrawal), return_when=asyncio.FIRST_COMPLETED)
                     if withdrawal.done():
-                        waiting.cancel()
                         return "withdrawn", ""
                     problem = self._sender_problem(handle_id)
             finally:
+                # However the wait ends (room, withdrawal, cancellation), no waiter of
+                # this call stays behind in the queue to swallow a later wake-up.
+                if waiting is not None and not waiting.done():
+                    waiting.cancel()
                 state.pending_puts.pop(key, None)
         if problem:
-            return "closed", problem
+            return problem
         state.queue.extend(items)
         state.total_sent += count
         state.high_watermark = max(state.high_watermark, len(state.queue))
@@ -397,15 +407,16 @@ class RayChannelActor(Generic[T]):
         else:
             self._state.readers[reader] = msgspec.structs.replace(info, last_seen=now)
 
-    def _receiver_problem(self, handle_id: str) -> str:
+    def _receiver_problem(self, handle_id: str) -> tuple[Status, str] | None:
+        """Why ``handle_id`` may not receive now (status and text), or ``None``."""
         if handle_id not in self._state.receivers:
             self._adopt(self._state.receivers, handle_id)
             self._receiver_seen = self._receiver_seen or handle_id in self._state.receivers
         if handle_id not in self._state.receivers:
-            return "this receiver is closed"
+            return "handle_closed", "this receiver is closed"
         if not self._state.queue and self._senders_done():
-            return "every sender is closed and the channel is drained"
-        return ""
+            return "ended", "every sender is closed and the channel is drained"
+        return None
 
     async def get(self, request: bytes) -> bytes | BatchResult[T]:
         """Take up to ``max_items`` values as one encoded ``DataMessage[list[T]]``.
@@ -416,12 +427,13 @@ class RayChannelActor(Generic[T]):
         Returns:
             An encoded :class:`~klaw_ray.BatchResult` (on a reference channel the struct
             itself, carrying the references): ``"ok"`` with values; ``"empty"`` when none
-            came in time; ``"closed"``; ``"withdrawn"`` when abandoned while waiting;
+            came in time; ``"ended"`` (every sender closed, nothing left) or
+            ``"handle_closed"``; ``"withdrawn"`` when abandoned while waiting;
             ``"invalid"`` for a malformed request.
         """
         try:
             get = _GET_REQUEST.decode(request)
-        except msgspec.DecodeError as exc:
+        except _MALFORMED as exc:
             return encode_answer_or_request(BatchResult(status="invalid", error=str(exc)))
         status, error = await self._wait_for_values(get)
         if status != "ok":
@@ -443,7 +455,7 @@ class RayChannelActor(Generic[T]):
         """
         try:
             get = _GET_REQUEST.decode(request)
-        except msgspec.DecodeError as exc:
+        except _MALFORMED as exc:
             return encode_answer_or_request(SingleResult(status="invalid", error=str(exc)))
         status, error = await self._wait_for_values(get)
         if status != "ok":
@@ -468,6 +480,7 @@ class RayChannelActor(Generic[T]):
             key = (reader, request)
             abandoned = asyncio.get_running_loop().create_future()
             state.pending_gets[key] = abandoned
+            waiting: asyncio.Future[None] | None = None
             try:
                 async with asyncio.timeout(limit):
                     while not problem and not state.queue:
@@ -476,15 +489,18 @@ class RayChannelActor(Generic[T]):
                             (waiting, abandoned), return_when=asyncio.FIRST_COMPLETED
                         )
                         if abandoned.done():
-                            waiting.cancel()
                             return "withdrawn", ""
                         problem = self._receiver_problem(handle_id)
             except TimeoutError:
                 return "empty", "the channel is empty"
             finally:
+                # A get that timed out or was abandoned leaves no waiter behind: a stale
+                # one would take the wake-up of the next put from a live receiver.
+                if waiting is not None and not waiting.done():
+                    waiting.cancel()
                 state.pending_gets.pop(key, None)
         if problem:
-            return "closed", problem
+            return problem
         return "ok", ""
 
     def _pop(self, reader: str, max_items: int) -> list[Any]:
@@ -552,14 +568,14 @@ class RayChannelActor(Generic[T]):
             open_senders=len(state.senders),
             open_receivers=len(state.receivers),
             closed=self._senders_done(),
+            waiting_senders=count_waiting(state.putters),
+            waiting_receivers=count_waiting(state.getters),
             readers_per_node=per_node,
             readers=tuple(state.readers.values()),
             extras={
                 "name": metadata.name,
                 "namespace": metadata.namespace,
                 "pid": os.getpid(),
-                "waiting_senders": len(state.putters),
-                "waiting_receivers": len(state.getters),
             },
         )
 

@@ -48,6 +48,9 @@ from klaw_wire import (
     ChannelEmpty,
     ChannelFull,
     DataMessage,
+    EndOfStreamError,
+    HandleClosedError,
+    PeerClosedError,
     WireHeader,
     get_codec_pool,
 )
@@ -66,6 +69,13 @@ _pickling.install()
 T = TypeVar("T")
 
 _RemoteActor: Any = ray.remote(RayChannelActor)
+
+_CLOSED_ERRORS: dict[str, type[ChannelClosedError]] = {
+    "ended": EndOfStreamError,
+    "handle_closed": HandleClosedError,
+    "peer_closed": PeerClosedError,
+}
+"""The exception each closed-channel status of an actor's answer raises."""
 
 
 class _RayHandle(ClosingHandle):
@@ -129,8 +139,10 @@ class _RayHandle(ClosingHandle):
         name = self._metadata.name
         return f"channel {name!r}" if name else "the Ray channel"
 
-    def _closed_error(self, reason: str) -> ChannelClosedError:
-        return ChannelClosedError(channel_id=self._metadata.name, detail=reason)
+    def _closed_error(self, status: str, reason: str) -> ChannelClosedError:
+        """The exception for a closed-channel status of the actor's answer."""
+        error_type = _CLOSED_ERRORS.get(status, ChannelClosedError)
+        return error_type(channel_id=self._metadata.name, detail=reason)
 
     async def stats(self) -> ChannelStats:
         """Return a snapshot of the channel's statistics (one actor call).
@@ -194,7 +206,7 @@ class RaySender(_RayHandle, Generic[T]):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise self._closed_error("this sender is closed")
+            raise self._closed_error("handle_closed", "this sender is closed")
 
     def _encode(self, payload: Any, seq: int) -> bytes:
         header = WireHeader(channel_id=self._metadata.name, seq=seq, ts=now_ms())
@@ -229,8 +241,8 @@ class RaySender(_RayHandle, Generic[T]):
             await asyncio.shield(self._withdraw(ref, seq))
             raise
         result: SingleResult[T] | BatchResult[T] = _decode_answer(answer, single=len(values) == 1)
-        if result.status == "closed":
-            raise self._closed_error(result.error)
+        if result.status in _CLOSED_ERRORS:
+            raise self._closed_error(result.status, result.error)
         if result.status == "invalid":
             raise TypeError(f"{self._label} rejected the value(s): {result.error}")
         return result
@@ -253,7 +265,8 @@ class RaySender(_RayHandle, Generic[T]):
         """Send ``value``, waiting while the channel is full.
 
         Raises:
-            ChannelClosedError: This sender is closed, or every receiver is.
+            HandleClosedError: This sender is closed.
+            PeerClosedError: Every receiver is closed.
             ChannelBackendError: The actor died or cannot be reached.
             TypeError: The value cannot be encoded, or does not match the channel's type.
         """
@@ -287,13 +300,14 @@ class RaySender(_RayHandle, Generic[T]):
         Each call is all-or-nothing: a batch with a wrong-typed value is rejected whole.
 
         Raises:
-            ChannelClosedError: This sender is closed, or every receiver is.
+            HandleClosedError: This sender is closed (also for an empty batch).
+            PeerClosedError: Every receiver is closed (also for an empty batch).
             ChannelBackendError: The actor died or cannot be reached.
             TypeError: A value cannot be encoded, or does not match the channel's type.
         """
         batch = list(values)
-        if not batch:
-            self._check_open()
+        if not batch:  # nothing to send, but say whether sending is possible (one call)
+            await self._put([], block=False)
             return
         for chunk in self._chunks(batch):
             await self._put(chunk, block=True)
@@ -302,7 +316,7 @@ class RaySender(_RayHandle, Generic[T]):
         """Return another sender handle, registered with the actor before its first use.
 
         Raises:
-            ChannelClosedError: This handle is closed.
+            HandleClosedError: This handle is closed.
         """
         self._check_open()
         handle_id = uuid.uuid4().hex
@@ -365,7 +379,7 @@ class RayReceiver(_RayHandle, IterableReceiver[T]):
     async def _request_values(self, max_items: int | None, wait: float | None) -> Any:
         """Call ``get`` (or ``get_one`` when ``max_items`` is None), cancellation-safe."""
         if self._closed:
-            raise self._closed_error("this receiver is closed")
+            raise self._closed_error("handle_closed", "this receiver is closed")
         request = self._request
         self._request += 1
         encoded = encode_answer_or_request(
@@ -396,16 +410,16 @@ class RayReceiver(_RayHandle, IterableReceiver[T]):
         """Receive the next value, waiting while the channel is empty.
 
         Raises:
-            ChannelClosedError: This receiver is closed, or every sender is closed and
-                the channel is drained.
+            EndOfStreamError: Every sender is closed and the channel is drained.
+            HandleClosedError: This receiver is closed.
             ChannelBackendError: The actor died or cannot be reached.
         """
         while True:
             result = await self._get_one(None)
             if result.status == "ok":
                 return await self._value(result)
-            if result.status == "closed":
-                raise self._closed_error(result.error)
+            if result.status in _CLOSED_ERRORS:
+                raise self._closed_error(result.status, result.error)
 
     async def try_recv(self) -> Result[T, ChannelEmpty | ChannelClosed]:
         """Receive a value only if one is queued now (one actor call).
@@ -424,8 +438,8 @@ class RayReceiver(_RayHandle, IterableReceiver[T]):
             return Err(exc.to_struct())
         if result.status == "ok":
             return Ok(await self._value(result))
-        if result.status == "closed":
-            return Err(self._closed_error(result.error).to_struct())
+        if result.status in _CLOSED_ERRORS:
+            return Err(self._closed_error(result.status, result.error).to_struct())
         return Err(ChannelEmpty(channel_id=self._metadata.name))
 
     async def recv_batch(self, max_items: int, timeout: float | None = None) -> list[T]:
@@ -436,7 +450,8 @@ class RayReceiver(_RayHandle, IterableReceiver[T]):
         Raises:
             TypeError: ``max_items`` is not an int.
             ValueError: ``max_items < 1`` or ``timeout < 0``.
-            ChannelClosedError: This receiver is closed, or closed and drained.
+            EndOfStreamError: Every sender is closed and the channel is drained.
+            HandleClosedError: This receiver is closed.
             ChannelBackendError: The actor died or cannot be reached.
         """
         check_batch_args(max_items, timeout)
@@ -446,8 +461,8 @@ class RayReceiver(_RayHandle, IterableReceiver[T]):
             result = await self._get(max_items, wait)
             if result.status == "ok":
                 return await self._values(result)
-            if result.status == "closed":
-                raise self._closed_error(result.error)
+            if result.status in _CLOSED_ERRORS:
+                raise self._closed_error(result.status, result.error)
             if deadline is not None and time.monotonic() >= deadline:
                 return []
 
@@ -455,10 +470,10 @@ class RayReceiver(_RayHandle, IterableReceiver[T]):
         """Return another receiver handle; receivers compete for values.
 
         Raises:
-            ChannelClosedError: This handle is closed.
+            HandleClosedError: This handle is closed.
         """
         if self._closed:
-            raise self._closed_error("this receiver is closed")
+            raise self._closed_error("handle_closed", "this receiver is closed")
         handle_id = uuid.uuid4().hex
         ready = self._actor.add_receiver.remote(handle_id)
         return type(self)(self._actor, self._metadata, handle_id, ready)

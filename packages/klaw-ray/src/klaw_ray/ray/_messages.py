@@ -29,7 +29,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-Status: TypeAlias = Literal["ok", "full", "empty", "closed", "invalid", "withdrawn"]
+Status: TypeAlias = Literal[
+    "ok", "full", "empty", "ended", "handle_closed", "peer_closed", "invalid", "withdrawn"
+]
 """Outcome of an actor call: see :class:`SingleResult`."""
 
 
@@ -38,7 +40,9 @@ class SingleResult(msgspec.Struct, Generic[T], frozen=True, gc=False, omit_defau
 
     Attributes:
         status: ``"ok"``; ``"full"`` / ``"empty"`` when it would have to wait;
-            ``"closed"``; ``"invalid"`` when the value does not match the channel's type;
+            ``"ended"`` when every sender closed and nothing is left; ``"handle_closed"``
+            when the calling handle is closed; ``"peer_closed"`` when every receiver is
+            closed; ``"invalid"`` when the value does not match the channel's type;
             ``"withdrawn"`` when the caller withdrew the call.
         data: For a receive, the value as an encoded ``DataMessage[T]`` envelope.
         ref: For a receive on a reference channel, the object reference instead.
