@@ -126,8 +126,7 @@ async def test_a_second_driver_reaches_a_named_channel(
             from klaw_config import KlawConfig, RayConfig
             from klaw_ray import get_channel
             from klaw_ray.ray._runtime import use_loopback_only
-            from channel_backends import wait_for_waiting
-from ray_records import Order
+            from ray_records import Order
 
             async def main() -> None:
                 config = KlawConfig(ray=RayConfig(namespace="klaw-tests"))
