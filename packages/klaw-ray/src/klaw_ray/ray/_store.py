@@ -33,7 +33,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from itertools import starmap
+from itertools import chain, starmap
 from pathlib import Path
 from typing import Final, Literal
 
@@ -63,6 +63,7 @@ APPLICATION_ID: Final = 0x6B6C6177
 """SQLite ``application_id`` of a klaw channel database (``b"klaw"`` read as an integer)."""
 
 _MIN_SQLITE: Final = (3, 37, 0)  # STRICT tables
+_MAX_ENTRY_ROWS: Final = 256  # per statement; more gains nothing measurable
 _FILE_SUFFIX: Final = ".sqlite3"
 
 
@@ -269,12 +270,29 @@ CREATE TABLE writers (
 PRAGMA application_id = {APPLICATION_ID};
 """
 
-_UPSERT_ENTRY: Final = (
-    "INSERT INTO entries (id, pos, item, deliveries, leased_to, lease_deadline)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET pos = excluded.pos,"
-    " item = excluded.item, deliveries = excluded.deliveries,"
-    " leased_to = excluded.leased_to, lease_deadline = excluded.lease_deadline"
-)
+
+def _upsert_entries_sql(rows: int) -> str:
+    """One statement inserting or replacing ``rows`` entries.
+
+    A multi-row ``VALUES`` costs SQLite (and the driver) much less per row than
+    ``executemany`` of a one-row statement. Within one statement, a later row for the same
+    id replaces an earlier one, as it would in separate statements.
+    """
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT INTO entries (id, pos, item, deliveries, leased_to, lease_deadline)"
+        f" VALUES {values}"
+        " ON CONFLICT (id) DO UPDATE SET pos = excluded.pos, item = excluded.item,"
+        " deliveries = excluded.deliveries, leased_to = excluded.leased_to,"
+        " lease_deadline = excluded.lease_deadline"
+    )
+
+
+_ENTRY_FIELDS: Final = len(StoredEntry.__struct_fields__)
+# Statements for 1, 2, 4, ... rows: any batch is a few of them, and each is prepared once.
+_UPSERT_ENTRIES: Final = {
+    1 << bit: _upsert_entries_sql(1 << bit) for bit in range(_MAX_ENTRY_ROWS.bit_length())
+}
 _DELETE_ENTRIES: Final = "DELETE FROM entries WHERE id BETWEEN ? AND ?"
 _UPSERT_HANDLE: Final = (
     "INSERT INTO handles (handle_id, kind, state, process) VALUES (?, ?, ?, ?)"
@@ -378,6 +396,9 @@ class ChannelStore:
             conn.close()
             raise
         self._conn: sqlite3.Connection | None = conn
+        # The largest statement of _UPSERT_ENTRIES this SQLite build takes parameters for.
+        fit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ENTRY_FIELDS
+        self._max_entry_rows = 1 << (min(fit, _MAX_ENTRY_ROWS).bit_length() - 1)
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """Check the file, create the schema in an empty one, and set the connection up."""
@@ -623,7 +644,7 @@ class ChannelStore:
             )
         with self._transaction("commit changes") as conn:
             if changes.entries:
-                conn.executemany(_UPSERT_ENTRY, map(astuple, changes.entries))
+                self._upsert_entries(conn, changes.entries)
             if changes.handles:
                 conn.executemany(_UPSERT_HANDLE, map(astuple, changes.handles))
             if changes.writers:
@@ -634,6 +655,18 @@ class ChannelStore:
                 conn.executemany(_DELETE_ENTRIES, _id_runs(changes.deleted))
             if changes.dropped_writers:
                 conn.executemany(_DELETE_WRITER, ((w,) for w in changes.dropped_writers))
+
+    def _upsert_entries(self, conn: sqlite3.Connection, entries: list[StoredEntry]) -> None:
+        values = list(chain.from_iterable(map(astuple, entries)))
+        start, total, rows = 0, len(entries), self._max_entry_rows
+        while start < total:
+            while rows > total - start:
+                rows //= 2
+            conn.execute(
+                _UPSERT_ENTRIES[rows],
+                values[start * _ENTRY_FIELDS : (start + rows) * _ENTRY_FIELDS],
+            )
+            start += rows
 
     def close(self) -> None:
         """Close the file; later calls other than ``close`` raise :class:`StoreError`.
