@@ -389,9 +389,9 @@ class ChannelStore:
             raise StoreError(self._path, f"cannot open it ({exc})") from exc
         try:
             self._prepare(conn)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             conn.close()
-            raise StoreError(self._path, f"not a readable SQLite database ({exc})") from exc
+            raise StoreError(self._path, f"cannot open it as a SQLite database ({exc})") from exc
         except BaseException:
             conn.close()
             raise
@@ -403,8 +403,15 @@ class ChannelStore:
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """Check the file, create the schema in an empty one, and set the connection up."""
         application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        if application_id == 0 and not self._has_tables(conn):
+        tables = self._tables(conn)
+        if application_id == 0 and not tables:
             self._create_schema(conn)
+        elif application_id == 0:
+            raise StoreError(
+                self._path,
+                f"not a klaw channel database (another application's, with tables "
+                f"{', '.join(tables[:5])})",
+            )
         elif application_id != APPLICATION_ID:
             raise StoreError(
                 self._path,
@@ -413,9 +420,12 @@ class ChannelStore:
             )
         else:
             self._check_version(conn)
+            # A linear scan of every page: about as costly as the load() that follows.
             problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
             if problems != ["ok"]:
-                raise StoreError(self._path, f"the database is corrupted ({'; '.join(problems)})")
+                lines = (line for p in problems for line in p.splitlines())
+                found = "; ".join(line for line in lines if not line.startswith("***"))
+                raise StoreError(self._path, f"the database is corrupted ({found})")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise StoreError(self._path, f"cannot use WAL journal mode (got {mode!r})")
@@ -424,16 +434,16 @@ class ChannelStore:
         conn.execute("PRAGMA journal_size_limit = 67108864")
 
     @staticmethod
-    def _has_tables(conn: sqlite3.Connection) -> bool:
-        count: int = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
-        return count > 0
+    def _tables(conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        return [name for (name,) in rows]
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         # WAL first: the mode is persistent, and cannot change inside a transaction.
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if self._has_tables(conn):  # another process initialised it meanwhile
+            if self._tables(conn):  # another process initialised it meanwhile
                 conn.execute("ROLLBACK")
                 self._check_version(conn)
                 return
@@ -515,7 +525,7 @@ class ChannelStore:
                     if conn.in_transaction:  # SQLite rolls some failures back itself
                         conn.execute("ROLLBACK")
                     raise
-            except (sqlite3.Error, OverflowError) as exc:
+            except (sqlite3.Error, OverflowError, UnicodeEncodeError) as exc:
                 raise StoreError(self._path, f"cannot {doing} ({exc})") from exc
 
     def load(self) -> Snapshot | None:
