@@ -97,8 +97,9 @@ def raw_sqlite_cycle(directory: Path, item: bytes) -> Cycle:
     path = directory / "raw.sqlite3"
     ChannelStore(path).close()  # the schema, and WAL mode (which the file keeps)
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = NORMAL")  # the store's settings, so that only the
-    conn.execute("PRAGMA secure_delete = FAST")  # statements differ
+    # The store's settings, so that only the statements differ.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA secure_delete = FAST")
     conn.execute("INSERT INTO counters VALUES (0, 0, 0, 0, 0, 0, 0, 0)")
     conn.execute("BEGIN")
     conn.executemany(_UPSERT, [(i, i, item, 0, "", 0.0) for i in range(BACKLOG)])

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -275,6 +276,24 @@ def test_a_closed_store_refuses_every_call_but_close(store: ChannelStore) -> Non
     ):
         with pytest.raises(StoreError, match="closed"):
             call()
+
+
+def test_commits_from_many_threads_are_serialised(store: ChannelStore) -> None:
+    def put(thread: int) -> None:
+        for batch in range(20):
+            first = thread * 1000 + batch * 10
+            store.commit(Changes(entries=_entries(range(first, first + 10))))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for done in [pool.submit(put, thread) for thread in range(4)]:
+            done.result()
+    expected = [t * 1000 + i for t in range(4) for i in range(200)]
+    assert [e.id for e in _snapshot(store).entries] == expected
+
+
+def test_a_database_that_is_not_a_file_is_refused() -> None:
+    with pytest.raises(StoreError, match="cannot use WAL journal mode"):
+        ChannelStore(":memory:")
 
 
 def test_store_error_names_the_file_and_pickles(path: Path) -> None:

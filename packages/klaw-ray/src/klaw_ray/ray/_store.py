@@ -11,16 +11,11 @@ The file is in WAL mode with ``synchronous=NORMAL``: a committed transaction sur
 death of the process (and of Ray), but not necessarily an operating-system crash or a
 power cut, which may take the last transactions (never part of one) with them.
 
-Schema (version 1), every table ``STRICT``, so a value of the wrong type is refused
-rather than stored::
-
-    klaw_schema(version)                           one row: the schema version
-    channel(singleton, name, namespace, capacity, value_type, by_reference,
-            delivery, created_at, incarnation)     one row: StoredMeta + incarnation
-    counters(singleton, next_id, total_sent, ...)  one row: StoredCounters
-    entries(id INTEGER PRIMARY KEY, pos, item, deliveries, leased_to, lease_deadline)
-    handles(handle_id PRIMARY KEY, kind, state, process)      WITHOUT ROWID
-    writers(writer PRIMARY KEY, handle_id, last_seq, credit)  WITHOUT ROWID
+Schema (version 1): one-row tables ``klaw_schema`` (the version), ``channel``
+(:class:`StoredMeta` and the incarnation) and ``counters``; ``entries`` keyed by an
+``INTEGER PRIMARY KEY`` id; ``handles`` and ``writers`` keyed by their text ids
+(``WITHOUT ROWID``). Every table is ``STRICT``: a value of the wrong type is refused, not
+stored.
 
 The file's header carries SQLite's ``application_id`` :data:`APPLICATION_ID`, so a klaw
 channel database is told apart from any other SQLite file before a table is read.
@@ -405,31 +400,10 @@ class ChannelStore:
         self._max_entry_rows = 1 << (min(fit, _MAX_ENTRY_ROWS).bit_length() - 1)
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        """Check the file, create the schema in an empty one, and set the connection up."""
-        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = self._tables(conn)
-        if application_id == 0 and not tables:
+        """Create the schema in an empty file, check the file, and set the connection up."""
+        if conn.execute("PRAGMA application_id").fetchone()[0] == 0 and not self._tables(conn):
             self._create_schema(conn)
-        elif application_id == 0:
-            raise StoreError(
-                self._path,
-                f"not a klaw channel database (another application's, with tables "
-                f"{', '.join(tables[:5])})",
-            )
-        elif application_id != APPLICATION_ID:
-            raise StoreError(
-                self._path,
-                f"not a klaw channel database (SQLite application_id {application_id:#x}, "
-                f"not klaw's {APPLICATION_ID:#x})",
-            )
-        else:
-            self._check_version(conn)
-            # A linear scan of every page: about as costly as the load() that follows.
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-            if problems != ["ok"]:
-                lines = (line for p in problems for line in p.splitlines())
-                found = "; ".join(line for line in lines if not line.startswith("***"))
-                raise StoreError(self._path, f"the database is corrupted ({found})")
+        self._check_file(conn)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise StoreError(self._path, f"cannot use WAL journal mode (got {mode!r})")
@@ -445,25 +419,46 @@ class ChannelStore:
         rows = conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         return [name for (name,) in rows]
 
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
+    @staticmethod
+    def _create_schema(conn: sqlite3.Connection) -> None:
         # Both persistent, and set before the first table: a WAL database keeps its page
         # size. 8 KiB pages hold a batch of kilobyte values in half the pages 4 KiB would.
         conn.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            if self._tables(conn):  # another process initialised it meanwhile
-                conn.execute("ROLLBACK")
-                self._check_version(conn)
-                return
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            conn.execute("BEGIN IMMEDIATE")
+            if not ChannelStore._tables(conn):  # else another process just created it
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _check_file(self, conn: sqlite3.Connection) -> None:
+        """Refuse a file that is not an intact klaw channel database of a known version."""
+        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if application_id == 0:
+            raise StoreError(
+                self._path,
+                "not a klaw channel database (another application's, with tables "
+                f"{', '.join(self._tables(conn)[:5])})",
+            )
+        if application_id != APPLICATION_ID:
+            raise StoreError(
+                self._path,
+                f"not a klaw channel database (SQLite application_id {application_id:#x}, "
+                f"not klaw's {APPLICATION_ID:#x})",
+            )
+        self._check_version(conn)
+        # A linear scan of every page: about as costly as the load() that follows.
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            lines = (line for p in problems for line in p.splitlines())
+            found = "; ".join(line for line in lines if not line.startswith("***"))
+            raise StoreError(self._path, f"the database is corrupted ({found})")
 
     def _check_version(self, conn: sqlite3.Connection) -> None:
         try:
@@ -526,8 +521,8 @@ class ChannelStore:
         with self._lock:
             conn = self._connection()
             try:
-                conn.execute(begin)
                 try:
+                    conn.execute(begin)
                     yield conn
                     conn.execute("COMMIT")
                 except BaseException:
