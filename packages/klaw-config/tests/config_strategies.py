@@ -44,6 +44,12 @@ def valid_values(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
     """Values that satisfy the constraints of ``info``."""
     if isinstance(info, msgspec.inspect.Metadata):
         return valid_values(info.type)
+    if isinstance(info, msgspec.inspect.UnionType):
+        return st.one_of(*(valid_values(member) for member in info.types))
+    return _scalars(info)
+
+
+def _scalars(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
     if isinstance(info, msgspec.inspect.BoolType):
         return st.booleans()
     if isinstance(info, msgspec.inspect.IntType | msgspec.inspect.FloatType):
@@ -52,8 +58,6 @@ def valid_values(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
         return _strings(info)
     if isinstance(info, msgspec.inspect.LiteralType):
         return st.sampled_from(list(info.values))
-    if isinstance(info, msgspec.inspect.UnionType):
-        return st.one_of(*(valid_values(member) for member in info.types))
     if isinstance(info, msgspec.inspect.NoneType):
         return st.none()
     raise TypeError(f"no strategy for {info!r}: teach config_strategies this type")

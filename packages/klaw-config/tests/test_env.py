@@ -34,6 +34,12 @@ EXAMPLES: dict[str, tuple[str, object]] = {
     "KLAW_RAY_MAX_CONCURRENCY": ("5", 5),
     "KLAW_CHANNELS_CAPACITY": ("128", 128),
     "KLAW_CHANNELS_TIMEOUT": ("2.5", 2.5),
+    "KLAW_CHANNELS_DELIVERY": ("at_most_once", "at_most_once"),
+    "KLAW_CHANNELS_LEASE_SECONDS": ("60", 60.0),
+    "KLAW_CHANNELS_DURABLE": ("yes", True),
+    "KLAW_CHANNELS_STORAGE_DIR": ("/var/lib/klaw", "/var/lib/klaw"),
+    "KLAW_CHANNELS_COALESCE": ("0", False),
+    "KLAW_CHANNELS_PREFETCH": ("16", 16),
     "KLAW_EXECUTOR_MAX_WORKERS": ("16", 16),
     "KLAW_EXECUTOR_TASK_TIMEOUT": ("0", 0.0),
     "KLAW_TELEMETRY_ENABLED": ("false", False),
@@ -73,6 +79,18 @@ def test_table_carries_each_fields_default_type_and_description() -> None:
     assert by_name["KLAW_RAY_NAMESPACE"].value_type == (
         r"string, 1 to 63 characters, matching ^[a-z][a-z0-9-]*\Z"
     )
+    assert by_name["KLAW_CHANNELS_DELIVERY"].default == "at_least_once"
+    assert by_name["KLAW_CHANNELS_DELIVERY"].value_type == (
+        "one of 'at_least_once', 'at_most_once'"
+    )
+    assert by_name["KLAW_CHANNELS_LEASE_SECONDS"].value_type == "number, 1.0 to 86400.0"
+    assert by_name["KLAW_CHANNELS_DURABLE"].default is False
+    assert by_name["KLAW_CHANNELS_STORAGE_DIR"].default is None
+    assert by_name["KLAW_CHANNELS_STORAGE_DIR"].value_type == (
+        "string, at least 1 character; or not set"
+    )
+    assert by_name["KLAW_CHANNELS_COALESCE"].default is True
+    assert by_name["KLAW_CHANNELS_PREFETCH"].value_type == "integer, 1 to 100000"
     for var in VARIABLES:
         assert var.description, var.name
         assert var.default == getattr(getattr(KlawConfig(), var.section), var.field)
@@ -122,10 +140,19 @@ def test_environment_wins_over_the_file(
 
 
 def _file_value(var: EnvVar) -> object:
-    """A valid value for the file that differs from both the default and the example."""
+    """A valid value for the file that differs from the example.
+
+    It differs from the default too, except where the field has only two values (the
+    booleans and ``channels.delivery``): then it is the default, and the environment's
+    value still has to win over it.
+    """
     candidates: dict[str, object] = {
         "KLAW_RAY_NAMESPACE": "from-file",
         "KLAW_RAY_ADDRESS": "auto",
+        "KLAW_CHANNELS_DELIVERY": "at_least_once",
+        "KLAW_CHANNELS_DURABLE": False,
+        "KLAW_CHANNELS_STORAGE_DIR": "/srv/klaw",
+        "KLAW_CHANNELS_COALESCE": True,
         "KLAW_TELEMETRY_ENABLED": True,
         "KLAW_TELEMETRY_METRICS_PORT": 9200,
         "KLAW_TELEMETRY_TRACE_SAMPLE_RATE": 0.5,
@@ -161,6 +188,15 @@ def _spelt(var: EnvVar) -> st.SearchStrategy[tuple[str, object]]:
         ("KLAW_TELEMETRY_TRACE_SAMPLE_RATE", "1.5", "Expected `float` <= 1.0"),
         ("KLAW_CHANNELS_TIMEOUT", "nan", "Expected `float` >= 0.0"),
         ("KLAW_CHANNELS_TIMEOUT", "-1", "Expected `float` >= 0.0"),
+        ("KLAW_CHANNELS_DELIVERY", "exactly_once", "Invalid enum value 'exactly_once'"),
+        ("KLAW_CHANNELS_DELIVERY", "AT_MOST_ONCE", "Invalid enum value 'AT_MOST_ONCE'"),
+        ("KLAW_CHANNELS_DELIVERY", "", "Invalid enum value ''"),
+        ("KLAW_CHANNELS_LEASE_SECONDS", "0.5", "Expected `float` >= 1.0"),
+        ("KLAW_CHANNELS_LEASE_SECONDS", "inf", "Expected `float` <= 86400.0"),
+        ("KLAW_CHANNELS_DURABLE", "sometimes", "Expected true, false, 1, 0, yes or no"),
+        ("KLAW_CHANNELS_COALESCE", "", "Expected true, false, 1, 0, yes or no"),
+        ("KLAW_CHANNELS_PREFETCH", "0", "Expected `int` >= 1"),
+        ("KLAW_CHANNELS_PREFETCH", "100001", "Expected `int` <= 100000"),
         ("KLAW_RAY_NAMESPACE", "", "Expected `str` of length >= 1"),
         ("KLAW_RAY_NAMESPACE", "Prod", "Expected `str` matching regex"),
         ("KLAW_TELEMETRY_ENABLED", "maybe", "Expected true, false, 1, 0, yes or no"),
@@ -181,7 +217,7 @@ def test_an_invalid_value_is_reported_by_variable_and_field(
     assert explanation in error.reason
     assert repr(text) in error.reason
     assert str(error).startswith(f"environment variable {name}: {var.path}: ")
-    if var.field != "enabled":
+    if not isinstance(field_type(var), msgspec.inspect.BoolType):
         assert isinstance(error.__cause__, msgspec.ValidationError)
 
 
@@ -225,14 +261,17 @@ def test_booleans_accept_true_false_one_zero_yes_no_in_any_case(
     assert load_config().telemetry.enabled is expected
 
 
-def test_an_empty_value_unsets_the_optional_address(
+def test_an_empty_value_unsets_an_optional_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     file = tmp_path / "klaw.toml"
-    file.write_text('[ray]\naddress = "auto"\n', "utf-8")
-    assert load_config(file).ray.address == "auto"
+    file.write_text('[ray]\naddress = "auto"\n[channels]\nstorage_dir = "/srv"\n', "utf-8")
+    loaded = load_config(file)
+    assert (loaded.ray.address, loaded.channels.storage_dir) == ("auto", "/srv")
     monkeypatch.setenv("KLAW_RAY_ADDRESS", "")
-    assert load_config(file).ray.address is None
+    monkeypatch.setenv("KLAW_CHANNELS_STORAGE_DIR", "")
+    unset = load_config(file)
+    assert (unset.ray.address, unset.channels.storage_dir) == (None, None)
 
 
 def test_string_values_are_used_exactly_as_given() -> None:

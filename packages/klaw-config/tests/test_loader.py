@@ -36,6 +36,12 @@ max_concurrency = 32
 [channels]
 capacity = 256
 timeout = 5.5
+delivery = "at_most_once"
+lease_seconds = 45.0
+durable = true
+storage_dir = "/var/lib/klaw/channels"
+coalesce = false
+prefetch = 32
 
 [executor]
 max_workers = 4
@@ -78,7 +84,16 @@ def _loads_or_names_the_file(file: Path) -> None:
 def test_loads_every_field_from_a_real_file(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path / "klaw.toml", FULL_FILE))
     assert config.ray == RayConfig(namespace="prod", address="ray://head:10001", max_concurrency=32)
-    assert config.channels == ChannelDefaults(capacity=256, timeout=5.5)
+    assert config.channels == ChannelDefaults(
+        capacity=256,
+        timeout=5.5,
+        delivery="at_most_once",
+        lease_seconds=45.0,
+        durable=True,
+        storage_dir="/var/lib/klaw/channels",
+        coalesce=False,
+        prefetch=32,
+    )
     assert config.executor.max_workers == 4
     assert config.executor.task_timeout == 60.0
     assert config.telemetry == TelemetryConfig(
@@ -174,7 +189,10 @@ def test_an_unknown_key_is_rejected_with_its_name_and_section(tmp_path: Path) ->
     error = _load_error(path)
     assert error.source == str(path)
     assert error.path == "channels.capacty"
-    assert error.reason == "unknown key in [channels]; known keys: capacity, timeout"
+    assert error.reason == (
+        "unknown key in [channels]; known keys: capacity, timeout, delivery, lease_seconds, "
+        "durable, storage_dir, coalesce, prefetch"
+    )
     assert str(error) == f"{path}: channels.capacty: {error.reason}"
     assert isinstance(error.__cause__, msgspec.ValidationError)
 
@@ -200,6 +218,16 @@ def test_an_unknown_top_level_key_is_rejected_as_an_unknown_section(tmp_path: Pa
         ("[channels]\ncapacity = [1]\n", "channels.capacity", "Expected `int`, got `array`"),
         ("[ray]\nnamespace = 7\n", "ray.namespace", "Expected `str`, got `int`"),
         ("[ray]\naddress = ''\n", "ray.address", "Expected `str` of length >= 1"),
+        (
+            "[channels]\ndelivery = 'exactly_once'\n",
+            "channels.delivery",
+            "Invalid enum value 'exactly_once'",
+        ),
+        ("[channels]\ndelivery = 1\n", "channels.delivery", "Expected `str`, got `int`"),
+        ("[channels]\nlease_seconds = 0.5\n", "channels.lease_seconds", "Expected `float` >= 1.0"),
+        ("[channels]\ndurable = 'often'\n", "channels.durable", "Expected `bool`, got `str`"),
+        ("[channels]\nstorage_dir = ''\n", "channels.storage_dir", "Expected `str` of length >= 1"),
+        ("[channels]\nprefetch = 0\n", "channels.prefetch", "Expected `int` >= 1"),
         ("[telemetry]\nenabled = 'maybe'\n", "telemetry.enabled", "Expected `bool`, got `str`"),
         (
             "[telemetry]\nmetrics_port = 1979-05-27\n",

@@ -55,6 +55,8 @@ def test_starter_documents_every_field_with_its_variable_and_type() -> None:
         assert var.description.split()[0] in text
         assert var.value_type.split(",")[0] in text
     assert "# (address is not set by default)" in text
+    assert "# (storage_dir is not set by default)" in text
+    assert "# Type: one of 'at_least_once', 'at_most_once'.\n" in text
     assert all(len(line) <= 88 for line in text.splitlines())
 
 

@@ -5,20 +5,26 @@ case. The table is generated from :class:`~klaw_config.KlawConfig` by
 :func:`environment_variables`, so a new field gets its variable without anyone writing it
 down; a test keeps the copy below in step with the generated table.
 
-==================================  =============================  ===========
-Variable                            Field                          Default
-==================================  =============================  ===========
-KLAW_RAY_NAMESPACE                  ray.namespace                  ``"klaw"``
-KLAW_RAY_ADDRESS                    ray.address                    not set
-KLAW_RAY_MAX_CONCURRENCY            ray.max_concurrency            ``64``
-KLAW_CHANNELS_CAPACITY              channels.capacity              ``1024``
-KLAW_CHANNELS_TIMEOUT               channels.timeout               ``30.0``
-KLAW_EXECUTOR_MAX_WORKERS           executor.max_workers           ``8``
-KLAW_EXECUTOR_TASK_TIMEOUT          executor.task_timeout          ``300.0``
-KLAW_TELEMETRY_ENABLED              telemetry.enabled              ``true``
-KLAW_TELEMETRY_METRICS_PORT         telemetry.metrics_port         ``9464``
-KLAW_TELEMETRY_TRACE_SAMPLE_RATE    telemetry.trace_sample_rate    ``0.1``
-==================================  =============================  ===========
+================================  ===========================  ===================
+Variable                          Field                        Default
+================================  ===========================  ===================
+KLAW_RAY_NAMESPACE                ray.namespace                ``"klaw"``
+KLAW_RAY_ADDRESS                  ray.address                  not set
+KLAW_RAY_MAX_CONCURRENCY          ray.max_concurrency          ``64``
+KLAW_CHANNELS_CAPACITY            channels.capacity            ``1024``
+KLAW_CHANNELS_TIMEOUT             channels.timeout             ``30.0``
+KLAW_CHANNELS_DELIVERY            channels.delivery            ``"at_least_once"``
+KLAW_CHANNELS_LEASE_SECONDS       channels.lease_seconds       ``300.0``
+KLAW_CHANNELS_DURABLE             channels.durable             ``false``
+KLAW_CHANNELS_STORAGE_DIR         channels.storage_dir         not set
+KLAW_CHANNELS_COALESCE            channels.coalesce            ``true``
+KLAW_CHANNELS_PREFETCH            channels.prefetch            ``128``
+KLAW_EXECUTOR_MAX_WORKERS         executor.max_workers         ``8``
+KLAW_EXECUTOR_TASK_TIMEOUT        executor.task_timeout        ``300.0``
+KLAW_TELEMETRY_ENABLED            telemetry.enabled            ``true``
+KLAW_TELEMETRY_METRICS_PORT       telemetry.metrics_port       ``9464``
+KLAW_TELEMETRY_TRACE_SAMPLE_RATE  telemetry.trace_sample_rate  ``0.1``
+================================  ===========================  ===================
 
 One more variable, ``KLAW_CONFIG``, names the configuration file itself; see
 :func:`~klaw_config.load_config`.
@@ -29,8 +35,11 @@ How a value is read:
 - Numbers are converted as TOML strings are (msgspec's lax mode): ``"128"``, ``"1e3"``,
   ``"2.5"``. The field's bounds apply, so ``KLAW_CHANNELS_CAPACITY=0`` is an error.
 - Booleans accept ``true``/``false``, ``1``/``0`` and ``yes``/``no``, in any case.
-- An empty value sets an optional field (``KLAW_RAY_ADDRESS``) to "not set"; for any
-  other field an empty value is invalid.
+- A field with a fixed set of values takes one of them exactly as the table spells it:
+  ``KLAW_CHANNELS_DELIVERY=at_most_once``, not ``AT_MOST_ONCE``.
+- An empty value sets an optional field (``KLAW_RAY_ADDRESS``,
+  ``KLAW_CHANNELS_STORAGE_DIR``) to "not set"; for any other field an empty value is
+  invalid.
 
 An invalid value raises :class:`~klaw_config.ConfigError` naming the variable, the field
 and msgspec's explanation, with the value as it was given.
