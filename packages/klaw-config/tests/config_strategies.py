@@ -50,6 +50,8 @@ def valid_values(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
         return _numbers(info)
     if isinstance(info, msgspec.inspect.StrType):
         return _strings(info)
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return st.sampled_from(list(info.values))
     if isinstance(info, msgspec.inspect.UnionType):
         return st.one_of(*(valid_values(member) for member in info.types))
     if isinstance(info, msgspec.inspect.NoneType):
@@ -116,6 +118,9 @@ def invalid_values(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
             return too_short or too_long or mismatch
 
         return st.text(_TEXT, max_size=80).filter(breaks)
+    if isinstance(info, msgspec.inspect.LiteralType):
+        allowed = set(info.values)
+        return st.text(_TEXT, max_size=40).filter(lambda text: text not in allowed)
     raise TypeError(f"no invalid values for {info!r}")
 
 

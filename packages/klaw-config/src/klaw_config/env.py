@@ -230,6 +230,8 @@ def _describe(info: msgspec.inspect.Type) -> str:
         return ", ".join([kind, *bounds])
     if isinstance(info, msgspec.inspect.StrType):
         return ", ".join(["string", *_string_bounds(info)])
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return "one of " + ", ".join(repr(value) for value in info.values)
     if isinstance(info, msgspec.inspect.UnionType):
         members = [m for m in info.types if not isinstance(m, msgspec.inspect.NoneType)]
         described = " or ".join(_describe(member) for member in members)
