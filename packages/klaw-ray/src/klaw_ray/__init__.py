@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from klaw_ray.factory import Backend, channel
+from klaw_ray.factory import Backend, DeliveryMode, channel
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
 from klaw_ray.stats import ChannelStats, ReaderInfo
@@ -49,18 +49,14 @@ from klaw_wire import (
 if TYPE_CHECKING:
     from klaw_ray.ray import (
         CHANNEL_ACTOR_PREFIX,
-        BatchResult,
         ChannelMetadata,
         ChannelNotFoundError,
-        GetRequest,
-        PutRequest,
+        Delivery,
         RayChannelActor,
         RayReceiver,
         RayReferenceReceiver,
         RayReferenceSender,
         RaySender,
-        SingleResult,
-        Status,
         UnshippableTypeError,
         delete_channel,
         get_channel,
@@ -72,7 +68,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANNEL_ACTOR_PREFIX",
     "Backend",
-    "BatchResult",
     "ChannelBackend",
     "ChannelBackendError",
     "ChannelClosed",
@@ -86,16 +81,16 @@ __all__ = [
     "ChannelRestarted",
     "ChannelRestartedError",
     "ChannelStats",
+    "Delivery",
+    "DeliveryMode",
     "EndOfStream",
     "EndOfStreamError",
-    "GetRequest",
     "HandleClosed",
     "HandleClosedError",
     "LocalReceiver",
     "LocalSender",
     "PeerClosed",
     "PeerClosedError",
-    "PutRequest",
     "RayChannelActor",
     "RayReceiver",
     "RayReferenceReceiver",
@@ -108,8 +103,6 @@ __all__ = [
     "Sender",
     "SenderLost",
     "SenderLostError",
-    "SingleResult",
-    "Status",
     "UnshippableTypeError",
     "channel",
     "delete_channel",
@@ -124,18 +117,14 @@ __all__ = [
 _RAY_NAMES = frozenset(
     {
         "CHANNEL_ACTOR_PREFIX",
-        "BatchResult",
         "ChannelMetadata",
         "ChannelNotFoundError",
-        "GetRequest",
-        "PutRequest",
+        "Delivery",
         "RayChannelActor",
         "RayReceiver",
         "RayReferenceReceiver",
         "RayReferenceSender",
         "RaySender",
-        "SingleResult",
-        "Status",
         "UnshippableTypeError",
         "delete_channel",
         "get_channel",

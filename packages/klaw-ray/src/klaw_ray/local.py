@@ -162,6 +162,9 @@ class LocalSender(ClosingHandle, Generic[T]):
         for value in values:
             await self.send(value)
 
+    async def flush(self) -> None:
+        """Return at once: a local ``send`` puts its value in the channel before returning."""
+
     def clone(self) -> LocalSender[T]:
         """Return another sender handle; the channel stays open until all are closed.
 

@@ -54,6 +54,10 @@ class Sender(Protocol[T_contra]):
     async def send(self, value: T_contra) -> None:
         """Send one value, waiting while the channel is full.
 
+        A backend may return once the value is accepted for sending (buffered, with room
+        reserved for it) rather than once it is in the channel: then a failure to
+        deliver it is raised by the next call (``send``, ``flush`` or ``close``).
+
         Args:
             value: The value to send.
 
@@ -61,6 +65,15 @@ class Sender(Protocol[T_contra]):
             HandleClosedError: This handle is closed.
             PeerClosedError: Every receiver is closed.
             ChannelBackendError: The backend failed (Ray: the actor died or is unreachable).
+        """
+        ...
+
+    async def flush(self) -> None:
+        """Return once every value sent before this call is in the channel.
+
+        Raises:
+            PeerClosedError: Every receiver closed before a value could be delivered.
+            ChannelBackendError: The backend failed.
         """
         ...
 
