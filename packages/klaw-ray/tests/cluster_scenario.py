@@ -16,7 +16,7 @@ from ray.cluster_utils import Cluster
 
 from klaw_config import KlawConfig, RayConfig
 from klaw_ray import RayReceiver, RaySender
-from klaw_ray.ray._handles import ray_channel
+from klaw_ray.ray import ray_channel
 from klaw_ray.ray._runtime import use_loopback_only
 
 PRODUCERS, CONSUMERS, PER_PRODUCER = 2, 2, 300
@@ -58,10 +58,12 @@ async def scenario() -> dict[str, Any]:
     ]
     producers = [produce.remote(tx.clone(), p) for p in range(PRODUCERS)]
     await tx.close()
+    await rx.close()  # the consumers hold their clones; only they are readers now
+    stats = await rx.stats()
+    while len(stats.readers_per_node) < len(consumers) and stats.open_receivers:
+        stats = await rx.stats()  # readers report their node with their first get
     producer_nodes = await asyncio.gather(*producers)
     consumed = await asyncio.gather(*consumers)
-    stats = await rx.stats()
-    await rx.close()
     received = sorted(value for _, values in consumed for value in values)
     return {
         "exactly_once": received

@@ -147,7 +147,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     def _get_request(self, state: _ReceiveState, max_items: int, wait: float | None) -> bytes:
         acked, state.handed = state.handed, []
         held = None
-        if state.reconcile:
+        if state.reconcile:  # the first get after a durable restart
             state.reconcile = False
             held = [delivery.id for delivery, _ in state.buffer]
         request = state.request
