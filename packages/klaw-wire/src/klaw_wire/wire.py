@@ -17,14 +17,15 @@ tag    type                fields after the header
 =====  ==================  ==========================================================
 
 ``header.kind`` always equals the tag (:class:`MessageKind` numbers the kinds like the
-tags). Each type's default header already has the right kind, and the ``build``
-classmethods make one from keyword arguments. The check lives in ``__post_init__``, so it
-runs on construction *and* on every decode, by klaw-wire or by any msgspec decoder of
-these types: a disagreeing header raises :class:`ValueError` when built and
-:class:`msgspec.ValidationError` when decoded. Measured in
-``benchmarks/test_msgspec_performance.py`` against twin types without the hook, it costs
-about 50 ns per decoded ``Ack`` (1.20-1.24x of a 0.22 us decode) and 90 ns per
-``DataMessage[Order]`` (1.10-1.12x), the price of one call from msgspec into Python.
+tags). Each type's default header already has the right kind, and ``build`` (one
+classmethod shared by the five types) fills one from keyword arguments. The kind rule is
+the one rule msgspec cannot check by itself, so it lives in ``__post_init__``, shared by
+the five types: it runs on construction *and* on every decode, by klaw-wire or by any
+msgspec decoder of these types; a disagreeing header raises :class:`ValueError` when
+built and :class:`msgspec.ValidationError` when decoded. Its cost, one call from msgspec
+into Python per decoded message, is measured by the ``kind-check`` group of
+``benchmarks/test_msgspec_performance.py``. The rules of the other fields are checked by
+``build`` and, when decoding, by msgspec.
 
 Fields are keyword-only. Readers ignore array elements they do not know, so a later
 schema version may append fields to the header or to a message and older readers still
@@ -39,8 +40,22 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
-from typing import Final, Generic, Literal, NoReturn, Self, TypeAlias, TypeVar, Union, get_args
+from typing import (
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Literal,
+    NoReturn,
+    Self,
+    TypeAlias,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+)
 
 import msgspec
 
@@ -123,16 +138,15 @@ class WireHeader(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """Send time in Unix milliseconds (0 when not set)."""
 
 
-def _header(kind: MessageKind, channel_id: str, seq: int, ts: int, version: int) -> WireHeader:
-    return WireHeader(version=version, kind=kind, channel_id=channel_id, seq=seq, ts=ts)
-
-
-def _reject_header(message: object, expected: MessageKind) -> NoReturn:
+def _reject_header(message: object, expected: MessageKind) -> None:
+    """The slow path of the kind check: accept an equal plain ``int``, reject anything else."""
     header = getattr(message, "header", None)
     kind = getattr(header, "kind", None)
     name = type(message).__name__
     if kind is None:
         raise TypeError(f"{name}.header must be a WireHeader, got {type(header).__name__}")
+    if type(kind) is int and kind == expected:
+        return
     shown = kind.name if isinstance(kind, MessageKind) else repr(kind)
     raise ValueError(f"{name} requires header.kind {expected.name}, got {shown}")
 
@@ -144,16 +158,106 @@ def _reject_raw(message: object, field: str) -> NoReturn:
     )
 
 
-_DATA: Final = MessageKind.DATA
-_CONTROL: Final = MessageKind.CONTROL
-_HEARTBEAT: Final = MessageKind.HEARTBEAT
-_ACK: Final = MessageKind.ACK
-_ERROR: Final = MessageKind.ERROR
+def _kind_check(kind: MessageKind) -> Callable[[Any], None]:
+    """Return the ``__post_init__`` of the envelope type of ``kind``: the kind rule.
+
+    msgspec calls it on construction and after every decode, so it is on the hot path of
+    decoding: the kind is bound as a default argument (a local variable) rather than read
+    from the class on each call, and a decoded header holds the enum member itself, so an
+    identity test is enough; anything else takes the slow path.
+    """
+
+    def check_kind(self: Any, _kind: MessageKind = kind) -> None:
+        try:
+            if self.header.kind is not _kind:
+                _reject_header(self, _kind)
+        except AttributeError:
+            _reject_header(self, _kind)
+
+    return check_kind
 
 
-class DataMessage(
-    msgspec.Struct, Generic[T_co], array_like=True, frozen=True, gc=False, tag=1, kw_only=True
-):
+class _Envelope(msgspec.Struct, array_like=True, frozen=True, gc=False, kw_only=True):
+    """The base of the five envelope types: the header-kind rule and ``build``, once.
+
+    A subclass sets ``_kind`` (equal to its tag) and a default header of that kind.
+    """
+
+    _kind: ClassVar[MessageKind]
+    _builds: ClassVar[tuple[tuple[str, ...], frozenset[str]] | None] = None
+
+    header: WireHeader
+    """The header; its ``kind`` is the type's kind."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # msgspec reads __post_init__ once the class is created, so it sees this one.
+        type.__setattr__(cls, "__post_init__", _kind_check(cls._kind))
+
+    @classmethod
+    def build(
+        cls,
+        *fields: Any,
+        channel_id: str = "",
+        seq: int = 0,
+        ts: int = 0,
+        version: int = WIRE_SCHEMA_VERSION,
+        **named: Any,
+    ) -> Self:
+        """Build a message of this type, its header filled from the keyword arguments.
+
+        Positional arguments are the fields after the header, in wire order (so
+        ``DataMessage.build(payload)``, ``ControlMessage.build("resize")``); the other
+        fields are keyword arguments. A field typed ``msgspec.Raw`` (``metadata``,
+        ``details``) takes any msgspec-encodable value, encoded at once (``None``
+        gives :data:`NIL`); a :class:`msgspec.Raw` is used as is.
+
+        Args:
+            *fields: Values of the fields after the header, in order.
+            channel_id: The channel the message belongs to.
+            seq: Sender-assigned sequence number.
+            ts: Send time in Unix milliseconds.
+            version: Schema version to write.
+            **named: Values of the other fields, by name.
+
+        Returns:
+            The message, its header kind the type's kind.
+
+        Raises:
+            TypeError: A field is given twice or does not exist, or a ``Raw`` field
+                holds a value msgpack cannot encode.
+            ValueError: A value breaks a rule of the type (see its ``Raises``).
+        """
+        names, raw_fields = cls.__dict__.get("_builds") or cls._build_info()
+        if len(fields) > len(names):
+            raise TypeError(f"{cls.__name__}.build takes at most {len(names)} positional fields")
+        for name, value in zip(names, fields, strict=False):
+            if name in named:
+                raise TypeError(f"{cls.__name__}.build got two values for {name!r}")
+            named[name] = value
+        for name in raw_fields.intersection(named):
+            named[name] = _to_raw(named[name])
+        header = WireHeader(version=version, kind=cls._kind, channel_id=channel_id, seq=seq, ts=ts)
+        message = cls(header=header, **named)
+        message._check_fields()
+        return message
+
+    def _check_fields(self) -> None:
+        """Check the rules of the type's own fields; called by :meth:`build`."""
+
+    @classmethod
+    def _build_info(cls) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The fields after the header, and those typed ``Raw``; computed on first use."""
+        fields = msgspec.structs.fields(cls)[1:]
+        info = (
+            tuple(field.name for field in fields),
+            frozenset(field.name for field in fields if field.type is msgspec.Raw),
+        )
+        type.__setattr__(cls, "_builds", info)
+        return info
+
+
+class DataMessage(_Envelope, Generic[T_co], frozen=True, gc=False, tag=1, kw_only=True):
     """Application data (tag 1): ``[1, header, payload]``.
 
     Inside :data:`WireEnvelope` the payload is a :class:`msgspec.Raw`, decoded later by
@@ -170,115 +274,76 @@ class DataMessage(
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
+    _kind = MessageKind.DATA
     header: WireHeader = WireHeader()
     """The header; ``kind`` is DATA."""
     payload: T_co
     """The value carried."""
 
-    def __post_init__(self) -> None:
-        try:
-            if self.header.kind != _DATA:
-                _reject_header(self, _DATA)
-        except AttributeError:
-            _reject_header(self, _DATA)
-
     @classmethod
-    def build(
+    def build(  # a payload of type U gives a DataMessage[U]
         cls,
-        payload: U,
-        *,
+        *fields: U,
         channel_id: str = "",
         seq: int = 0,
         ts: int = 0,
         version: int = WIRE_SCHEMA_VERSION,
+        **named: Any,
     ) -> DataMessage[U]:
-        """Build a data message, its header filled from the keyword arguments.
+        """Build a data message: ``DataMessage.build(payload, channel_id=..., ...)``.
+
+        The shared ``build``, typed by the payload.
 
         Args:
-            payload: The value to carry.
+            *fields: The payload.
             channel_id: The channel the message belongs to.
             seq: Sender-assigned sequence number.
             ts: Send time in Unix milliseconds.
             version: Schema version to write.
+            **named: ``payload=``, when not given positionally.
 
         Returns:
             A ``DataMessage`` whose header kind is DATA.
         """
-        return DataMessage(header=_header(_DATA, channel_id, seq, ts, version), payload=payload)
+        built = super().build(
+            *fields, channel_id=channel_id, seq=seq, ts=ts, version=version, **named
+        )
+        return cast("DataMessage[U]", built)
 
 
-class ControlMessage(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=2, kw_only=True):
+class ControlMessage(_Envelope, frozen=True, gc=False, tag=2, kw_only=True):
     """A channel lifecycle command (tag 2): ``[2, header, action, metadata]``.
 
     Attributes:
         header: Must have ``kind`` CONTROL (the default header does).
         action: One of create, close, resize, pause, resume; any other value is
-            rejected on construction and on decode.
+            rejected by ``build`` and on decode.
         metadata: Arguments of the action as one MessagePack value (:data:`NIL` when
             there are none).
 
     Raises:
-        ValueError: ``header.kind`` is not CONTROL, ``action`` is unknown, or
-            ``metadata`` is empty.
+        ValueError: ``header.kind`` is not CONTROL; from ``build``, also an unknown
+            ``action`` or an empty ``metadata``.
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
-    header: WireHeader = WireHeader(kind=_CONTROL)
+    _kind = MessageKind.CONTROL
+    header: WireHeader = WireHeader(kind=MessageKind.CONTROL)
     """The header; ``kind`` is CONTROL."""
     action: ControlAction
     """What the peer is asked to do."""
     metadata: msgspec.Raw = NIL
     """Arguments of the action, encoded; decode with ``CodecPool.decode_payload``."""
 
-    def __post_init__(self) -> None:
-        try:
-            if self.header.kind != _CONTROL:
-                _reject_header(self, _CONTROL)
-        except AttributeError:
-            _reject_header(self, _CONTROL)
+    def _check_fields(self) -> None:
         if self.action not in CONTROL_ACTIONS:
             allowed = ", ".join(sorted(CONTROL_ACTIONS))
             raise ValueError(f"ControlMessage.action must be one of {allowed}: {self.action!r}")
         if not self.metadata:
             _reject_raw(self, "metadata")
 
-    @classmethod
-    def build(
-        cls,
-        action: ControlAction,
-        *,
-        metadata: object = None,
-        channel_id: str = "",
-        seq: int = 0,
-        ts: int = 0,
-        version: int = WIRE_SCHEMA_VERSION,
-    ) -> Self:
-        """Build a control message, encoding ``metadata`` and filling the header.
 
-        Args:
-            action: What the peer is asked to do.
-            metadata: Any msgspec-encodable value (``None`` gives :data:`NIL`); a
-                :class:`msgspec.Raw` is used as is.
-            channel_id: The channel the message belongs to.
-            seq: Sender-assigned sequence number.
-            ts: Send time in Unix milliseconds.
-            version: Schema version to write.
-
-        Returns:
-            A ``ControlMessage`` whose header kind is CONTROL.
-
-        Raises:
-            ValueError: ``action`` is unknown.
-            TypeError: ``metadata`` holds a value msgpack cannot encode.
-        """
-        return cls(
-            header=_header(_CONTROL, channel_id, seq, ts, version),
-            action=action,
-            metadata=_to_raw(metadata),
-        )
-
-
-class Heartbeat(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=3, kw_only=True):
+class Heartbeat(_Envelope, frozen=True, gc=False, tag=3, kw_only=True):
     """A liveness signal (tag 3): ``[3, header, sender_id]``.
 
     Attributes:
@@ -290,44 +355,14 @@ class Heartbeat(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=3, k
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
-    header: WireHeader = WireHeader(kind=_HEARTBEAT)
+    _kind = MessageKind.HEARTBEAT
+    header: WireHeader = WireHeader(kind=MessageKind.HEARTBEAT)
     """The header; ``kind`` is HEARTBEAT."""
     sender_id: str = ""
     """Who is alive."""
 
-    def __post_init__(self) -> None:
-        try:
-            if self.header.kind != _HEARTBEAT:
-                _reject_header(self, _HEARTBEAT)
-        except AttributeError:
-            _reject_header(self, _HEARTBEAT)
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        sender_id: str = "",
-        channel_id: str = "",
-        seq: int = 0,
-        ts: int = 0,
-        version: int = WIRE_SCHEMA_VERSION,
-    ) -> Self:
-        """Build a heartbeat, filling the header from the keyword arguments.
-
-        Args:
-            sender_id: Who is alive.
-            channel_id: The channel the message belongs to.
-            seq: Sender-assigned sequence number.
-            ts: Send time in Unix milliseconds.
-            version: Schema version to write.
-
-        Returns:
-            A ``Heartbeat`` whose header kind is HEARTBEAT.
-        """
-        return cls(header=_header(_HEARTBEAT, channel_id, seq, ts, version), sender_id=sender_id)
-
-
-class Ack(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=4, kw_only=True):
+class Ack(_Envelope, frozen=True, gc=False, tag=4, kw_only=True):
     """An acknowledgement (tag 4): ``[4, header, acked_seq, status]``.
 
     Attributes:
@@ -340,50 +375,16 @@ class Ack(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=4, kw_only
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
-    header: WireHeader = WireHeader(kind=_ACK)
+    _kind = MessageKind.ACK
+    header: WireHeader = WireHeader(kind=MessageKind.ACK)
     """The header; ``kind`` is ACK."""
     acked_seq: NonNegativeInt = 0
     """The sequence number acknowledged."""
     status: str = "ok"
     """Outcome of processing the acknowledged message."""
 
-    def __post_init__(self) -> None:
-        try:
-            if self.header.kind != _ACK:
-                _reject_header(self, _ACK)
-        except AttributeError:
-            _reject_header(self, _ACK)
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        acked_seq: int = 0,
-        status: str = "ok",
-        channel_id: str = "",
-        seq: int = 0,
-        ts: int = 0,
-        version: int = WIRE_SCHEMA_VERSION,
-    ) -> Self:
-        """Build an acknowledgement, filling the header from the keyword arguments.
-
-        Args:
-            acked_seq: The sequence number acknowledged.
-            status: Outcome of processing the acknowledged message.
-            channel_id: The channel the message belongs to.
-            seq: Sender-assigned sequence number of the ack itself.
-            ts: Send time in Unix milliseconds.
-            version: Schema version to write.
-
-        Returns:
-            An ``Ack`` whose header kind is ACK.
-        """
-        return cls(
-            header=_header(_ACK, channel_id, seq, ts, version), acked_seq=acked_seq, status=status
-        )
-
-
-class WireError(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=5, kw_only=True):
+class WireError(_Envelope, frozen=True, gc=False, tag=5, kw_only=True):
     """A failure reported to the peer (tag 5): ``[5, header, code, message, details]``.
 
     :func:`klaw_wire.to_wire_error` builds one from an error struct or exception and
@@ -396,11 +397,13 @@ class WireError(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=5, k
         details: Structured details as one MessagePack value (:data:`NIL` for none).
 
     Raises:
-        ValueError: ``header.kind`` is not ERROR, or ``details`` is empty.
+        ValueError: ``header.kind`` is not ERROR; from ``build``, also an empty
+            ``details``.
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
-    header: WireHeader = WireHeader(kind=_ERROR)
+    _kind = MessageKind.ERROR
+    header: WireHeader = WireHeader(kind=MessageKind.ERROR)
     """The header; ``kind`` is ERROR."""
     code: str = ""
     """A stable error code."""
@@ -409,51 +412,9 @@ class WireError(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=5, k
     details: msgspec.Raw = NIL
     """Structured details, encoded."""
 
-    def __post_init__(self) -> None:
-        try:
-            if self.header.kind != _ERROR:
-                _reject_header(self, _ERROR)
-        except AttributeError:
-            _reject_header(self, _ERROR)
+    def _check_fields(self) -> None:
         if not self.details:
             _reject_raw(self, "details")
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        code: str = "",
-        message: str = "",
-        details: object = None,
-        channel_id: str = "",
-        seq: int = 0,
-        ts: int = 0,
-        version: int = WIRE_SCHEMA_VERSION,
-    ) -> Self:
-        """Build an error message, encoding ``details`` and filling the header.
-
-        Args:
-            code: A stable error code.
-            message: Human-readable description.
-            details: Any msgspec-encodable value (``None`` gives :data:`NIL`); a
-                :class:`msgspec.Raw` is used as is.
-            channel_id: The channel the message belongs to.
-            seq: Sender-assigned sequence number.
-            ts: Send time in Unix milliseconds.
-            version: Schema version to write.
-
-        Returns:
-            A ``WireError`` whose header kind is ERROR.
-
-        Raises:
-            TypeError: ``details`` holds a value msgpack cannot encode.
-        """
-        return cls(
-            header=_header(_ERROR, channel_id, seq, ts, version),
-            code=code,
-            message=message,
-            details=_to_raw(details),
-        )
 
 
 def _to_raw(value: object) -> msgspec.Raw:
