@@ -124,7 +124,7 @@ def test_a_truncated_file_prints_the_good_frames_then_one_error_line(capture: Pa
         (b"\x00\x00", "input ends inside the frame header"),
         (b"\x00\x00\x00\x03\x93\x01\xc1", "frame 1 at byte 0"),
         (b"\x00\x00\x00\x00", "truncated"),
-        (encode_frame(Heartbeat())[:4] + b"\x93\x03\x95\x01\x04\xa0\x00\x00\xa0", "requires"),
+        (encode_frame(Heartbeat())[:4] + b"\x93\x03\x95\x01\x04\xa0\x00\x00\xa0", "kind must be"),
         (
             len(b"\x93\x01\x95\x01\x01\xa0\x00\x00\xa2\xff\xfe").to_bytes(4, "big")
             + b"\x93\x01\x95\x01\x01\xa0\x00\x00\xa2\xff\xfe",

@@ -78,10 +78,9 @@ raws = msgpack_values.map(lambda value: msgspec.Raw(msgspec.msgpack.encode(value
 
 
 def headers(kind: MessageKind) -> st.SearchStrategy[WireHeader]:
-    """Headers of the given kind with any valid version, channel, sequence and time."""
+    """Headers of the given kind with any valid channel, sequence and time."""
     return st.builds(
         WireHeader,
-        version=st.integers(min_value=1, max_value=UINT64_MAX),
         kind=st.just(kind),
         channel_id=short_text,
         seq=uint64s,

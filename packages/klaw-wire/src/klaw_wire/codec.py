@@ -17,6 +17,7 @@ from typing import Any, Final, TypeAlias, TypeVar, overload
 
 import msgspec
 
+from klaw_wire._version import decode_failure
 from klaw_wire.errors import _DECODE_FAILURES, _ENCODE_FAILURES, _decode_error, _encode_error
 from klaw_wire.wire import DataMessage, WireEnvelope, WireMessage
 
@@ -173,7 +174,7 @@ class CodecPool:
         try:
             return self._decode_envelope(buf)
         except _DECODE_FAILURES as exc:
-            raise _decode_error(exc) from exc
+            raise decode_failure(exc, buf) from exc
 
     @overload
     def decode_payload(self, raw: msgspec.Raw | _Buffer, payload_type: type[T]) -> T: ...
@@ -234,7 +235,7 @@ class CodecPool:
         try:
             result: DataMessage[Any] = decoder.decode(buf)
         except _DECODE_FAILURES as exc:
-            raise _decode_error(exc) from exc
+            raise decode_failure(exc, buf) from exc
         return result
 
     def _new_decoder(

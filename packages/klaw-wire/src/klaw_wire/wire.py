@@ -16,20 +16,26 @@ tag    type                fields after the header
 5      ``WireError``       ``code``, ``message``, ``details: Raw``
 =====  ==================  ==========================================================
 
-``header.kind`` always equals the tag (:class:`MessageKind` numbers the kinds like the
-tags). Each type's default header already has the right kind, and ``build`` (one
-classmethod shared by the five types) fills one from keyword arguments. The kind rule is
-the one rule msgspec cannot check by itself, so it lives in ``__post_init__``, shared by
-the five types: it runs on construction *and* on every decode, by klaw-wire or by any
-msgspec decoder of these types; a disagreeing header raises :class:`ValueError` when
-built and :class:`msgspec.ValidationError` when decoded. Its cost, one call from msgspec
-into Python per decoded message, is measured by the ``kind-check`` group of
-``benchmarks/test_msgspec_performance.py``. The rules of the other fields are checked by
-``build`` and, when decoding, by msgspec.
+The normative description, for implementers in any language, is the user guide's
+"klaw wire protocol, version 1" page.
 
-Fields are keyword-only. Readers ignore array elements they do not know, so a later
-schema version may append fields to the header or to a message and older readers still
-decode it.
+Where each rule is checked:
+
+- ``header.kind`` always equals the tag (:class:`MessageKind` numbers the kinds like the
+  tags). msgspec cannot express that rule, so it lives in ``__post_init__``, shared by the
+  five types: it runs on construction *and* on every decode, by klaw-wire or by any
+  msgspec decoder of these types. A disagreeing header raises
+  :class:`~klaw_wire.InvalidMessageError` (a ``ValueError``) when constructed and
+  :class:`msgspec.ValidationError` when decoded. Its cost, one call from msgspec into
+  Python per decoded message, is measured by the ``kind-check`` benchmark group.
+- Every other rule is in the annotations (``seq`` a uint64, ``version`` exactly 1, the
+  action one of five, ...): msgspec checks them when decoding, and ``build`` checks them
+  when building, so a message made by ``build`` always decodes. The bare constructors,
+  like every msgspec struct's, check no more than the kind: checking there would run
+  on every decode too.
+
+Fields are keyword-only. Readers ignore array elements after the ones they know: that is
+how a message of this version may gain fields (see the specification's version rules).
 
 Example:
     >>> from klaw_wire import Ack, decode, encode
@@ -43,12 +49,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import IntEnum
 from typing import (
+    Annotated,
     Any,
     ClassVar,
     Final,
     Generic,
     Literal,
-    NoReturn,
     Self,
     TypeAlias,
     TypeVar,
@@ -59,7 +65,9 @@ from typing import (
 
 import msgspec
 
-from klaw_types import NonNegativeInt, PositiveInt
+from klaw_types import NonNegativeInt
+from klaw_wire._exceptions import InvalidMessageError
+from klaw_wire._rules import UINT64_MAX, check_fields
 
 __all__ = [
     "CONTROL_ACTIONS",
@@ -81,7 +89,7 @@ T_co = TypeVar("T_co", covariant=True)
 U = TypeVar("U")
 
 WIRE_SCHEMA_VERSION: Final = 1
-"""The schema version this package writes into every header it builds."""
+"""The schema version this package writes into every header, and the only one it reads."""
 
 NIL: Final = msgspec.Raw(b"\xc0")
 """A :class:`msgspec.Raw` holding MessagePack ``nil``: the default for ``Raw`` fields.
@@ -89,6 +97,15 @@ NIL: Final = msgspec.Raw(b"\xc0")
 An empty ``Raw()`` would encode to zero bytes and leave the enclosing array one element
 short, so ``Raw`` fields default to this one-byte value instead.
 """
+
+_UInt64: TypeAlias = Annotated[
+    NonNegativeInt,
+    msgspec.Meta(
+        # msgspec bounds must fit an int64; MessagePack itself stops at 2**64 - 1.
+        extra_json_schema={"maximum": UINT64_MAX},
+        description="An unsigned 64-bit integer: 0 to 2**64 - 1.",
+    ),
+]
 
 ControlAction: TypeAlias = Literal["create", "close", "resize", "pause", "resume"]
 """What a :class:`ControlMessage` asks the peer to do to a channel."""
@@ -115,27 +132,29 @@ class MessageKind(IntEnum):
 class WireHeader(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """The header every envelope starts with: ``[version, kind, channel_id, seq, ts]``.
 
-    Immutable and safe to share between threads. Decoding rejects a version below 1 and
-    a negative ``seq`` or ``ts``; constructing one does not check values.
+    Immutable and safe to share between threads. Decoding rejects any version but 1 (as
+    :class:`~klaw_wire.UnknownSchemaVersionError` from klaw-wire's decoders) and a
+    ``seq`` or ``ts`` outside the uint64 range; constructing one does not check values
+    (``build`` does).
 
     Attributes:
-        version: Schema version of the writer.
+        version: Schema version of the writer: 1.
         kind: The envelope's kind; must match the envelope type it is put in.
         channel_id: The channel the message belongs to.
-        seq: Sender-assigned sequence number.
-        ts: Send time in Unix milliseconds (0 when not set).
+        seq: Sender-assigned sequence number, a uint64.
+        ts: Send time in Unix milliseconds (UTC), a uint64; 0 when not set.
     """
 
-    version: PositiveInt = WIRE_SCHEMA_VERSION
+    version: Literal[1] = WIRE_SCHEMA_VERSION
     """Schema version of the writer."""
     kind: MessageKind = MessageKind.DATA
     """The envelope's kind."""
     channel_id: str = ""
     """The channel the message belongs to."""
-    seq: NonNegativeInt = 0
+    seq: _UInt64 = 0
     """Sender-assigned sequence number."""
-    ts: NonNegativeInt = 0
-    """Send time in Unix milliseconds (0 when not set)."""
+    ts: _UInt64 = 0
+    """Send time in Unix milliseconds (UTC); 0 when not set."""
 
 
 def _reject_header(message: object, expected: MessageKind) -> None:
@@ -148,13 +167,8 @@ def _reject_header(message: object, expected: MessageKind) -> None:
     if type(kind) is int and kind == expected:
         return
     shown = kind.name if isinstance(kind, MessageKind) else repr(kind)
-    raise ValueError(f"{name} requires header.kind {expected.name}, got {shown}")
-
-
-def _reject_raw(message: object, field: str) -> NoReturn:
-    raise ValueError(
-        f"{type(message).__name__}.{field} must hold exactly one MessagePack value; "
-        "use klaw_wire.NIL for none"
+    raise InvalidMessageError(
+        field=f"{name}.header.kind", reason=f"must be {expected.name}, got {shown}"
     )
 
 
@@ -177,6 +191,17 @@ def _kind_check(kind: MessageKind) -> Callable[[Any], None]:
     return check_kind
 
 
+def _to_raw(value: object, field: str) -> msgspec.Raw:
+    if isinstance(value, msgspec.Raw):
+        return value
+    if value is None:
+        return NIL
+    try:
+        return msgspec.Raw(msgspec.msgpack.encode(value))
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise InvalidMessageError(field=field, reason=f"cannot be encoded: {exc}") from exc
+
+
 class _Envelope(msgspec.Struct, array_like=True, frozen=True, gc=False, kw_only=True):
     """The base of the five envelope types: the header-kind rule and ``build``, once.
 
@@ -184,7 +209,7 @@ class _Envelope(msgspec.Struct, array_like=True, frozen=True, gc=False, kw_only=
     """
 
     _kind: ClassVar[MessageKind]
-    _builds: ClassVar[tuple[tuple[str, ...], frozenset[str]] | None] = None
+    _fields: ClassVar[tuple[tuple[str, ...], frozenset[str]] | None] = None
 
     header: WireHeader
     """The header; its ``kind`` is the type's kind."""
@@ -196,65 +221,60 @@ class _Envelope(msgspec.Struct, array_like=True, frozen=True, gc=False, kw_only=
 
     @classmethod
     def build(
-        cls,
-        *fields: Any,
-        channel_id: str = "",
-        seq: int = 0,
-        ts: int = 0,
-        version: int = WIRE_SCHEMA_VERSION,
-        **named: Any,
+        cls, *fields: Any, channel_id: str = "", seq: int = 0, ts: int = 0, **named: Any
     ) -> Self:
-        """Build a message of this type, its header filled from the keyword arguments.
+        """Build a message of this type, every value checked as a decoder would check it.
 
-        Positional arguments are the fields after the header, in wire order (so
-        ``DataMessage.build(payload)``, ``ControlMessage.build("resize")``); the other
-        fields are keyword arguments. A field typed ``msgspec.Raw`` (``metadata``,
-        ``details``) takes any msgspec-encodable value, encoded at once (``None``
-        gives :data:`NIL`); a :class:`msgspec.Raw` is used as is.
+        The header is made from ``channel_id``, ``seq`` and ``ts``, with this type's kind
+        and version 1. Positional arguments are the fields after the header, in wire
+        order (``DataMessage.build(payload)``, ``ControlMessage.build("resize")``); the
+        others are keyword arguments. A field typed ``msgspec.Raw`` (``metadata``,
+        ``details``) takes any msgspec-encodable value, encoded at once (``None`` gives
+        :data:`NIL`), or a :class:`msgspec.Raw` holding exactly one MessagePack value.
 
         Args:
             *fields: Values of the fields after the header, in order.
             channel_id: The channel the message belongs to.
-            seq: Sender-assigned sequence number.
-            ts: Send time in Unix milliseconds.
-            version: Schema version to write.
+            seq: Sender-assigned sequence number, 0 to 2**64 - 1.
+            ts: Send time in Unix milliseconds (UTC), 0 to 2**64 - 1.
             **named: Values of the other fields, by name.
 
         Returns:
-            The message, its header kind the type's kind.
+            The message, which encodes to bytes every version-1 reader accepts.
 
         Raises:
-            TypeError: A field is given twice or does not exist, or a ``Raw`` field
-                holds a value msgpack cannot encode.
-            ValueError: A value breaks a rule of the type (see its ``Raises``).
+            InvalidMessageError: A value a decoder would reject: out of range, of the
+                wrong type, an unknown action, a ``Raw`` that is not exactly one value,
+                a value that cannot be encoded.
+            TypeError: A field is given twice, does not exist, or is the header.
         """
-        names, raw_fields = cls.__dict__.get("_builds") or cls._build_info()
+        names, raw_fields = cls.__dict__.get("_fields") or cls._field_names()
         if len(fields) > len(names):
             raise TypeError(f"{cls.__name__}.build takes at most {len(names)} positional fields")
         for name, value in zip(names, fields, strict=False):
             if name in named:
                 raise TypeError(f"{cls.__name__}.build got two values for {name!r}")
             named[name] = value
+        if "header" in named:
+            raise TypeError(f"{cls.__name__}.build makes the header from channel_id, seq, ts")
         for name in raw_fields.intersection(named):
-            named[name] = _to_raw(named[name])
-        header = WireHeader(version=version, kind=cls._kind, channel_id=channel_id, seq=seq, ts=ts)
+            named[name] = _to_raw(named[name], f"{cls.__name__}.{name}")
+        header = WireHeader(kind=cls._kind, channel_id=channel_id, seq=seq, ts=ts)
+        check_fields(header, f"{cls.__name__}.header")
         message = cls(header=header, **named)
-        message._check_fields()
+        check_fields(message, cls.__name__)
         return message
 
-    def _check_fields(self) -> None:
-        """Check the rules of the type's own fields; called by :meth:`build`."""
-
     @classmethod
-    def _build_info(cls) -> tuple[tuple[str, ...], frozenset[str]]:
+    def _field_names(cls) -> tuple[tuple[str, ...], frozenset[str]]:
         """The fields after the header, and those typed ``Raw``; computed on first use."""
         fields = msgspec.structs.fields(cls)[1:]
-        info = (
+        names = (
             tuple(field.name for field in fields),
             frozenset(field.name for field in fields if field.type is msgspec.Raw),
         )
-        type.__setattr__(cls, "_builds", info)
-        return info
+        type.__setattr__(cls, "_fields", names)
+        return names
 
 
 class DataMessage(_Envelope, Generic[T_co], frozen=True, gc=False, tag=1, kw_only=True):
@@ -267,10 +287,10 @@ class DataMessage(_Envelope, Generic[T_co], frozen=True, gc=False, tag=1, kw_onl
     Attributes:
         header: Must have ``kind`` DATA (the default header does).
         payload: The value carried. A ``Raw`` payload must hold one complete
-            MessagePack value (an empty ``Raw()`` would produce a malformed message).
+            MessagePack value (``build`` checks it).
 
     Raises:
-        ValueError: ``header.kind`` is not DATA.
+        InvalidMessageError: ``header.kind`` is not DATA.
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
@@ -281,33 +301,30 @@ class DataMessage(_Envelope, Generic[T_co], frozen=True, gc=False, tag=1, kw_onl
     """The value carried."""
 
     @classmethod
-    def build(  # a payload of type U gives a DataMessage[U]
-        cls,
-        *fields: U,
-        channel_id: str = "",
-        seq: int = 0,
-        ts: int = 0,
-        version: int = WIRE_SCHEMA_VERSION,
-        **named: Any,
+    def build(
+        cls, *fields: U, channel_id: str = "", seq: int = 0, ts: int = 0, **named: Any
     ) -> DataMessage[U]:
         """Build a data message: ``DataMessage.build(payload, channel_id=..., ...)``.
 
-        The shared ``build``, typed by the payload.
+        The shared ``build`` of the envelope types, typed by the payload: the header's
+        values are checked, and a ``Raw`` payload must hold exactly one value.
 
         Args:
             *fields: The payload.
             channel_id: The channel the message belongs to.
-            seq: Sender-assigned sequence number.
-            ts: Send time in Unix milliseconds.
-            version: Schema version to write.
+            seq: Sender-assigned sequence number, 0 to 2**64 - 1.
+            ts: Send time in Unix milliseconds (UTC), 0 to 2**64 - 1.
             **named: ``payload=``, when not given positionally.
 
         Returns:
             A ``DataMessage`` whose header kind is DATA.
+
+        Raises:
+            InvalidMessageError: A header value a decoder would reject, or a ``Raw``
+                payload that is not exactly one MessagePack value.
+            TypeError: No payload, or more than one.
         """
-        built = super().build(
-            *fields, channel_id=channel_id, seq=seq, ts=ts, version=version, **named
-        )
+        built = super().build(*fields, channel_id=channel_id, seq=seq, ts=ts, **named)
         return cast("DataMessage[U]", built)
 
 
@@ -322,8 +339,7 @@ class ControlMessage(_Envelope, frozen=True, gc=False, tag=2, kw_only=True):
             there are none).
 
     Raises:
-        ValueError: ``header.kind`` is not CONTROL; from ``build``, also an unknown
-            ``action`` or an empty ``metadata``.
+        InvalidMessageError: ``header.kind`` is not CONTROL.
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
@@ -335,13 +351,6 @@ class ControlMessage(_Envelope, frozen=True, gc=False, tag=2, kw_only=True):
     metadata: msgspec.Raw = NIL
     """Arguments of the action, encoded; decode with ``CodecPool.decode_payload``."""
 
-    def _check_fields(self) -> None:
-        if self.action not in CONTROL_ACTIONS:
-            allowed = ", ".join(sorted(CONTROL_ACTIONS))
-            raise ValueError(f"ControlMessage.action must be one of {allowed}: {self.action!r}")
-        if not self.metadata:
-            _reject_raw(self, "metadata")
-
 
 class Heartbeat(_Envelope, frozen=True, gc=False, tag=3, kw_only=True):
     """A liveness signal (tag 3): ``[3, header, sender_id]``.
@@ -351,7 +360,7 @@ class Heartbeat(_Envelope, frozen=True, gc=False, tag=3, kw_only=True):
         sender_id: Who is alive.
 
     Raises:
-        ValueError: ``header.kind`` is not HEARTBEAT.
+        InvalidMessageError: ``header.kind`` is not HEARTBEAT.
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
@@ -367,19 +376,19 @@ class Ack(_Envelope, frozen=True, gc=False, tag=4, kw_only=True):
 
     Attributes:
         header: Must have ``kind`` ACK (the default header does).
-        acked_seq: The sequence number acknowledged.
+        acked_seq: The ``seq`` of the message acknowledged, a uint64.
         status: Outcome, ``"ok"`` by default.
 
     Raises:
-        ValueError: ``header.kind`` is not ACK.
+        InvalidMessageError: ``header.kind`` is not ACK.
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
     _kind = MessageKind.ACK
     header: WireHeader = WireHeader(kind=MessageKind.ACK)
     """The header; ``kind`` is ACK."""
-    acked_seq: NonNegativeInt = 0
-    """The sequence number acknowledged."""
+    acked_seq: _UInt64 = 0
+    """The ``seq`` of the message acknowledged."""
     status: str = "ok"
     """Outcome of processing the acknowledged message."""
 
@@ -397,8 +406,7 @@ class WireError(_Envelope, frozen=True, gc=False, tag=5, kw_only=True):
         details: Structured details as one MessagePack value (:data:`NIL` for none).
 
     Raises:
-        ValueError: ``header.kind`` is not ERROR; from ``build``, also an empty
-            ``details``.
+        InvalidMessageError: ``header.kind`` is not ERROR.
         TypeError: ``header`` is not a :class:`WireHeader`.
     """
 
@@ -411,18 +419,6 @@ class WireError(_Envelope, frozen=True, gc=False, tag=5, kw_only=True):
     """Human-readable description."""
     details: msgspec.Raw = NIL
     """Structured details, encoded."""
-
-    def _check_fields(self) -> None:
-        if not self.details:
-            _reject_raw(self, "details")
-
-
-def _to_raw(value: object) -> msgspec.Raw:
-    if isinstance(value, msgspec.Raw):
-        return value
-    if value is None:
-        return NIL
-    return msgspec.Raw(msgspec.msgpack.encode(value))
 
 
 WireEnvelope: TypeAlias = Union[  # noqa: UP007 - a runtime union of a generic alias
