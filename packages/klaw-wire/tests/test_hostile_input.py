@@ -58,6 +58,7 @@ ENTRY_POINTS: dict[str, Callable[[bytes], object]] = {
     "decode": _codec.decode,
     "decode_data[Job]": lambda b: _codec.decode_data(b, Job),
     "decode_data[Raw]": lambda b: _codec.decode_data(b, msgspec.Raw),
+    "data_decoder[Job]": _codec.data_decoder(Job),
     "decode_payload[Job]": lambda b: _codec.decode_payload(b, Job),
     "decode_payload[Any]": lambda b: _codec.decode_payload(b, Any),
     "decode_payload[bytearray]": lambda b: _codec.decode_payload(bytearray(b), list[str]),
