@@ -105,8 +105,8 @@ def test_defaults_encode_to_exactly_one_complete_value(
 
 
 def test_layout_is_tag_header_then_fields() -> None:
-    msg = ControlMessage.build("resize", metadata={"n": 2}, channel_id="c", seq=5, ts=6)
-    assert msgspec.msgpack.decode(encode(msg)) == [2, [1, 2, "c", 5, 6], "resize", {"n": 2}]
+    msg = ControlMessage.build("resize", metadata={"capacity": 2}, channel_id="c", seq=5, ts=6)
+    assert msgspec.msgpack.decode(encode(msg)) == [2, [1, 2, "c", 5, 6], "resize", {"capacity": 2}]
 
 
 @pytest.mark.parametrize(("cls", "kind", "tag"), ENVELOPE_TYPES)
@@ -187,7 +187,8 @@ def test_decoding_a_header_kind_that_disagrees_with_the_tag_is_rejected(
 def test_control_action_must_be_known() -> None:
     assert sorted(CONTROL_ACTIONS) == ["close", "create", "pause", "resize", "resume"]
     for action in CONTROL_ACTIONS:
-        assert ControlMessage.build(action).action == action
+        metadata = {"capacity": 1} if action == "resize" else None
+        assert ControlMessage.build(action, metadata=metadata).action == action
     with pytest.raises(ValueError, match="must be one of"):
         ControlMessage.build("explode")
     data = msgspec.msgpack.encode([2, [1, 2, "", 0, 0], "explode", None])
@@ -307,6 +308,23 @@ def test_build_accepts_every_uint64_and_the_decoder_reads_it_back(value: int) ->
             "cannot be encoded",
         ),
         (lambda: WireError.build(details=msgspec.Raw(b"\xc1")), "WireError.details", "opcode"),
+        (lambda: ControlMessage.build("resize"), "ControlMessage.metadata", "got nil"),
+        (
+            lambda: ControlMessage.build("resize", metadata={"capacity": 0}),
+            "ControlMessage.metadata",
+            "Expected `int` >= 1 - at `$.capacity`",
+        ),
+        (
+            lambda: ControlMessage.build("pause", metadata={"capacity": 8}),
+            "ControlMessage.metadata",
+            "must be nil",
+        ),
+        (
+            lambda: WireError.build(code="channel.full", details={"capacity": "x"}),
+            "WireError.details",
+            "ChannelFull",
+        ),
+        (lambda: WireError.build(code="wire.decode", details=[1]), "WireError.details", "nil"),
         (lambda: WireError.build(code=5), "WireError.code", "must be a str"),
         (lambda: DataMessage.build(msgspec.Raw(b"\x92\x01")), "DataMessage.payload", "truncated"),
     ],

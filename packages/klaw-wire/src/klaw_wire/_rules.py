@@ -20,7 +20,15 @@ import msgspec.inspect as mi
 
 from klaw_wire._exceptions import InvalidMessageError
 
-__all__ = ["INT64_MIN", "UINT64_MAX", "check_fields", "check_raw", "raw_problem"]
+__all__ = [
+    "INT64_MIN",
+    "UINT64_MAX",
+    "check_fields",
+    "check_layout",
+    "check_raw",
+    "layout_accepts_nil",
+    "raw_problem",
+]
 
 UINT64_MAX: Final = 2**64 - 1
 """The largest integer MessagePack can hold."""
@@ -31,7 +39,9 @@ _Check: TypeAlias = Callable[[Any], str | None]
 """Returns what is wrong with a value, or ``None``."""
 
 _ONE_VALUE: Final = msgspec.msgpack.Decoder(msgspec.Raw)
+_NIL: Final = b"\xc0"
 _RULES: dict[type[Any], tuple[tuple[str, _Check], ...]] = {}
+_LAYOUTS: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {}
 _LOCK: Final = threading.Lock()
 
 
@@ -164,3 +174,32 @@ def check_fields(message: msgspec.Struct, prefix: str) -> None:
         problem = check(getattr(message, name))
         if problem is not None:
             raise InvalidMessageError(field=f"{prefix}.{name}", reason=problem)
+
+
+def layout_accepts_nil(layout: type[Any]) -> bool:
+    """Whether ``nil`` may stand for ``layout``: when every one of its fields has a default."""
+    return all(not field.required for field in msgspec.structs.fields(layout))
+
+
+def check_layout(value: msgspec.Raw, layout: type[Any] | None, field: str) -> None:
+    """Check that ``value`` is ``nil`` or an encoding of ``layout`` (``None``: only nil).
+
+    ``nil`` stands for a layout all of whose fields have defaults.
+
+    Raises:
+        InvalidMessageError: ``value`` is neither.
+    """
+    if bytes(value) == _NIL:
+        if layout is None or layout_accepts_nil(layout):
+            return
+        raise InvalidMessageError(field=field, reason=f"must be a {layout.__name__} map, got nil")
+    if layout is None:
+        raise InvalidMessageError(field=field, reason="must be nil")
+    decoder = _LAYOUTS.get(layout)
+    if decoder is None:
+        decoder = _LAYOUTS.setdefault(layout, msgspec.msgpack.Decoder(layout))
+    try:
+        decoder.decode(value)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        reason = f"must be nil or a {layout.__name__} map: {exc}"
+        raise InvalidMessageError(field=field, reason=reason) from exc

@@ -45,7 +45,7 @@ import msgspec
 
 from klaw_wire._exceptions import InvalidMessageError, KlawWireError
 from klaw_wire._rules import check_fields
-from klaw_wire.wire import NIL, MessageKind, WireError, WireHeader
+from klaw_wire.wire import _DETAIL_LAYOUTS, NIL, MessageKind, WireError, WireHeader
 
 __all__ = [
     "ChannelBackend",
@@ -793,6 +793,8 @@ _CODE_OF_STRUCT: Final[dict[type[Any], ErrorCode]] = {
     ChannelBackend: ErrorCode.CHANNEL_BACKEND,
     ChannelRestarted: ErrorCode.CHANNEL_RESTARTED,
 }
+_DETAIL_LAYOUTS.update({str(code): None for code in ErrorCode})
+_DETAIL_LAYOUTS.update({str(code): struct_type for struct_type, code in _CODE_OF_STRUCT.items()})
 _DETAIL_DECODERS: Final[dict[str, tuple[type[Any], msgspec.msgpack.Decoder[Any]]]] = {
     code.value: (struct_type, msgspec.msgpack.Decoder(struct_type))
     for struct_type, code in _CODE_OF_STRUCT.items()

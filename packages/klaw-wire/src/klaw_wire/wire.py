@@ -64,10 +64,12 @@ from typing import (
 )
 
 import msgspec
+import msgspec.inspect
 
 from klaw_types import NonNegativeInt
 from klaw_wire._exceptions import InvalidMessageError
-from klaw_wire._rules import UINT64_MAX, check_fields
+from klaw_wire._rules import UINT64_MAX, check_fields, check_layout
+from klaw_wire.control import CONTROL_METADATA
 
 __all__ = [
     "CONTROL_ACTIONS",
@@ -104,6 +106,21 @@ _UInt64: TypeAlias = Annotated[
         # msgspec bounds must fit an int64; MessagePack itself stops at 2**64 - 1.
         extra_json_schema={"maximum": UINT64_MAX},
         description="An unsigned 64-bit integer: 0 to 2**64 - 1.",
+    ),
+]
+
+
+def _nil() -> msgspec.Raw:
+    return NIL
+
+
+_RawValue: TypeAlias = Annotated[
+    msgspec.Raw,
+    msgspec.Meta(
+        # The default, NIL, is MessagePack nil: null in the JSON Schema. (Given as a
+        # factory: msgspec's schema generator cannot write a Raw default itself.)
+        extra_json_schema={"default": None},
+        description="Exactly one MessagePack value, of any type.",
     ),
 ]
 
@@ -202,6 +219,13 @@ def _to_raw(value: object, field: str) -> msgspec.Raw:
         raise InvalidMessageError(field=field, reason=f"cannot be encoded: {exc}") from exc
 
 
+def _is_raw(annotation: Any) -> bool:
+    info = msgspec.inspect.type_info(annotation)
+    while isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
+    return isinstance(info, msgspec.inspect.RawType)
+
+
 class _Envelope(msgspec.Struct, array_like=True, frozen=True, gc=False, kw_only=True):
     """The base of the five envelope types: the header-kind rule and ``build``, once.
 
@@ -263,7 +287,11 @@ class _Envelope(msgspec.Struct, array_like=True, frozen=True, gc=False, kw_only=
         check_fields(header, f"{cls.__name__}.header")
         message = cls(header=header, **named)
         check_fields(message, cls.__name__)
+        message._check_layout()
         return message
+
+    def _check_layout(self) -> None:
+        """Check what is inside this type's ``Raw`` fields, where the protocol says."""
 
     @classmethod
     def _field_names(cls) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -271,7 +299,7 @@ class _Envelope(msgspec.Struct, array_like=True, frozen=True, gc=False, kw_only=
         fields = msgspec.structs.fields(cls)[1:]
         names = (
             tuple(field.name for field in fields),
-            frozenset(field.name for field in fields if field.type is msgspec.Raw),
+            frozenset(field.name for field in fields if _is_raw(field.type)),
         )
         type.__setattr__(cls, "_fields", names)
         return names
@@ -348,8 +376,11 @@ class ControlMessage(_Envelope, frozen=True, gc=False, tag=2, kw_only=True):
     """The header; ``kind`` is CONTROL."""
     action: ControlAction
     """What the peer is asked to do."""
-    metadata: msgspec.Raw = NIL
+    metadata: _RawValue = msgspec.field(default_factory=_nil)
     """Arguments of the action, encoded; decode with ``CodecPool.decode_payload``."""
+
+    def _check_layout(self) -> None:
+        check_layout(self.metadata, CONTROL_METADATA.get(self.action), "ControlMessage.metadata")
 
 
 class Heartbeat(_Envelope, frozen=True, gc=False, tag=3, kw_only=True):
@@ -417,8 +448,20 @@ class WireError(_Envelope, frozen=True, gc=False, tag=5, kw_only=True):
     """A stable error code."""
     message: str = ""
     """Human-readable description."""
-    details: msgspec.Raw = NIL
+    details: _RawValue = msgspec.field(default_factory=_nil)
     """Structured details, encoded."""
+
+    def _check_layout(self) -> None:
+        if self.code in _DETAIL_LAYOUTS:
+            check_layout(self.details, _DETAIL_LAYOUTS[self.code], "WireError.details")
+
+
+_DETAIL_LAYOUTS: Final[dict[str, type[Any] | None]] = {}
+"""The ``details`` layout of each error code klaw-wire defines (``None``: always nil).
+
+Filled by :mod:`klaw_wire.errors`, which defines the codes and their structs and is
+imported with the package; read by ``WireError.build``.
+"""
 
 
 WireEnvelope: TypeAlias = Union[  # noqa: UP007 - a runtime union of a generic alias
