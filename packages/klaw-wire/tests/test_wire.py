@@ -1,7 +1,8 @@
 """Envelope types: layout, defaults, kind agreement, round trips and golden vectors.
 
-The golden vectors under ``tests/golden/`` pin the wire format. After a deliberate
-format change, regenerate them with::
+The golden vectors under ``tests/golden/`` pin the wire format (the ``.msgpack`` files,
+and ``vectors.json`` and ``frames.bin`` for implementers, see ``golden_vectors.py``).
+After a deliberate format change, regenerate them with::
 
     uv run python packages/klaw-wire/tests/test_wire.py --regenerate-golden
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from golden_vectors import FRAMES_FILE, VECTORS_FILE, frames, vectors_json
 from klaw_wire import (
     CONTROL_ACTIONS,
     NIL,
@@ -422,6 +424,9 @@ def _regenerate_golden() -> None:
     for name, msg in golden_messages().items():
         (GOLDEN_DIR / f"{name}.msgpack").write_bytes(encode(msg))
         print(f"wrote {GOLDEN_DIR / name}.msgpack")
+    for file_name, contents in ((VECTORS_FILE, vectors_json()), (FRAMES_FILE, frames())):
+        (GOLDEN_DIR / file_name).write_bytes(contents)
+        print(f"wrote {GOLDEN_DIR / file_name}")
 
 
 def test_a_truncated_golden_vector_is_rejected() -> None:
