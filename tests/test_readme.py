@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -22,6 +24,8 @@ def test_the_two_set_up_commands_come_first() -> None:
     assert commands == ["uv run klaw demo", "uv run pytest"]
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_the_tour_runs_as_written(tmp_path: Path) -> None:
     script = tmp_path / "tour.py"
     script.write_text(_blocks("python")[0], encoding="utf-8")

@@ -30,6 +30,12 @@ max_concurrency = 32
 [channels]
 capacity = 4096
 timeout = 12.5
+delivery = "at_most_once"
+lease_seconds = 60.0
+durable = true
+storage_dir = "/var/lib/klaw/channels"
+coalesce = false
+prefetch = 256
 
 [executor]
 max_workers = 16

@@ -44,14 +44,20 @@ def valid_values(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
     """Values that satisfy the constraints of ``info``."""
     if isinstance(info, msgspec.inspect.Metadata):
         return valid_values(info.type)
+    if isinstance(info, msgspec.inspect.UnionType):
+        return st.one_of(*(valid_values(member) for member in info.types))
+    return _scalars(info)
+
+
+def _scalars(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
     if isinstance(info, msgspec.inspect.BoolType):
         return st.booleans()
     if isinstance(info, msgspec.inspect.IntType | msgspec.inspect.FloatType):
         return _numbers(info)
     if isinstance(info, msgspec.inspect.StrType):
         return _strings(info)
-    if isinstance(info, msgspec.inspect.UnionType):
-        return st.one_of(*(valid_values(member) for member in info.types))
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return st.sampled_from(list(info.values))
     if isinstance(info, msgspec.inspect.NoneType):
         return st.none()
     raise TypeError(f"no strategy for {info!r}: teach config_strategies this type")
@@ -116,6 +122,9 @@ def invalid_values(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
             return too_short or too_long or mismatch
 
         return st.text(_TEXT, max_size=80).filter(breaks)
+    if isinstance(info, msgspec.inspect.LiteralType):
+        allowed = set(info.values)
+        return st.text(_TEXT, max_size=40).filter(lambda text: text not in allowed)
     raise TypeError(f"no invalid values for {info!r}")
 
 

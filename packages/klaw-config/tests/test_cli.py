@@ -40,6 +40,31 @@ def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments:
         assert fragment in lines[0]
 
 
+BAD = """\
+[channels]
+capacity = 0
+capasity = 5
+delivery = "exactly_once"
+
+[chanels]
+timeout = 1
+
+[telemetry]
+metrics_port = 80
+"""
+
+BAD_LINES = [
+    "error: bad.toml: channels.capacity: Expected `int` >= 1",
+    "error: bad.toml: channels.capasity: unknown key in [channels]; did you mean capacity? "
+    "known keys: capacity, timeout, delivery, lease_seconds, durable, storage_dir, coalesce, "
+    "prefetch",
+    "error: bad.toml: channels.delivery: Invalid enum value 'exactly_once'",
+    "error: bad.toml: chanels: unknown section; did you mean channels? known sections: ray, "
+    "channels, executor, telemetry",
+    "error: bad.toml: telemetry.metrics_port: Expected `int` >= 1024",
+]
+
+
 def test_check_subprocess_accepts_a_valid_file(tmp_path: Path) -> None:
     (tmp_path / "klaw.toml").write_text(GOOD, "utf-8")
     result = _run("check", "klaw.toml", cwd=tmp_path)
@@ -50,6 +75,74 @@ def test_check_subprocess_rejects_an_invalid_file_in_one_line(tmp_path: Path) ->
     (tmp_path / "klaw.toml").write_text("[channels]\ncapacity = 0\n", "utf-8")
     result = _run("check", "klaw.toml", cwd=tmp_path)
     _assert_one_line_error(result, "klaw.toml: channels.capacity: Expected `int` >= 1")
+
+
+def test_check_subprocess_reports_every_error_of_a_file_one_per_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text(BAD, "utf-8")
+    result = _run("check", "bad.toml", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == BAD_LINES
+
+
+def test_check_reports_the_files_errors_then_the_environments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.toml").write_text(BAD, "utf-8")
+    monkeypatch.setenv("KLAW_CONFIG", "bad.toml")
+    monkeypatch.setenv("KLAW_RAY_ADRESS", "auto")
+    monkeypatch.setenv("KLAW_CHANNELS_PREFETCH", "0")
+    assert main(["check"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        *BAD_LINES,
+        "error: environment variable KLAW_CHANNELS_PREFETCH: channels.prefetch: "
+        "Expected `int` >= 1 (value '0')",
+        "error: environment variable KLAW_RAY_ADRESS: unknown variable; "
+        "did you mean KLAW_RAY_ADDRESS?",
+    ]
+
+
+def test_show_reports_every_error_as_check_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.toml").write_text(BAD, "utf-8")
+    assert main(["show", "bad.toml"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err.splitlines()) == ("", BAD_LINES)
+
+
+def test_check_subprocess_reports_a_misspelt_variable(tmp_path: Path) -> None:
+    result = _run("check", cwd=tmp_path, env={"KLAW_CHANELS_CAPACITY": "64"})
+    _assert_one_line_error(
+        result,
+        "error: environment variable KLAW_CHANELS_CAPACITY: unknown variable; "
+        "did you mean KLAW_CHANNELS_CAPACITY?",
+    )
+
+
+def test_check_subprocess_reports_a_missing_klaw_config_file(tmp_path: Path) -> None:
+    result = _run("check", cwd=tmp_path, env={"KLAW_CONFIG": "absent.toml"})
+    _assert_one_line_error(result, "error: absent.toml: no such file (from KLAW_CONFIG)")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_check_subprocess_refuses_a_fifo_at_once(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "klaw.toml")
+    result = _run("check", cwd=tmp_path, env={"KLAW_CONFIG": "klaw.toml"})
+    _assert_one_line_error(
+        result, "error: klaw.toml: not a regular file: it is a FIFO (from KLAW_CONFIG)"
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero on this system")
+def test_check_subprocess_refuses_dev_zero_at_once(tmp_path: Path) -> None:
+    result = _run("check", cwd=tmp_path, env={"KLAW_CONFIG": "/dev/zero"})
+    _assert_one_line_error(
+        result, "error: /dev/zero: not a regular file: it is a character device (from KLAW_CONFIG)"
+    )
 
 
 def test_check_subprocess_reports_a_bad_environment_variable(tmp_path: Path) -> None:
@@ -102,13 +195,14 @@ def test_init_subprocess_refuses_to_overwrite_without_force(tmp_path: Path) -> N
     assert load_config(target) == KlawConfig()
 
 
-def test_check_of_a_missing_file_is_valid_and_says_the_defaults_apply(
+def test_check_of_a_missing_file_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["check", str(tmp_path / "absent.toml")]) == 0
-    assert (
-        capsys.readouterr().out
-        == f"valid: {tmp_path / 'absent.toml'} does not exist, the defaults apply\n"
+    assert main(["check", str(tmp_path / "absent.toml")]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f"error: {tmp_path / 'absent.toml'}: no such file\n",
     )
 
 
@@ -159,10 +253,10 @@ def test_init_force_onto_a_directory_is_a_one_line_error(
         (["show", "--force"], "unrecognized arguments: --force"),
     ],
 )
-def test_usage_mistakes_are_one_line_errors_with_status_1(
+def test_usage_mistakes_are_one_line_errors_with_status_2(
     argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv, prog="klaw config") == 1
+    assert main(argv, prog="klaw config") == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1

@@ -34,6 +34,12 @@ EXAMPLES: dict[str, tuple[str, object]] = {
     "KLAW_RAY_MAX_CONCURRENCY": ("5", 5),
     "KLAW_CHANNELS_CAPACITY": ("128", 128),
     "KLAW_CHANNELS_TIMEOUT": ("2.5", 2.5),
+    "KLAW_CHANNELS_DELIVERY": ("at_most_once", "at_most_once"),
+    "KLAW_CHANNELS_LEASE_SECONDS": ("60", 60.0),
+    "KLAW_CHANNELS_DURABLE": ("yes", True),
+    "KLAW_CHANNELS_STORAGE_DIR": ("/var/lib/klaw", "/var/lib/klaw"),
+    "KLAW_CHANNELS_COALESCE": ("0", False),
+    "KLAW_CHANNELS_PREFETCH": ("16", 16),
     "KLAW_EXECUTOR_MAX_WORKERS": ("16", 16),
     "KLAW_EXECUTOR_TASK_TIMEOUT": ("0", 0.0),
     "KLAW_TELEMETRY_ENABLED": ("false", False),
@@ -73,6 +79,18 @@ def test_table_carries_each_fields_default_type_and_description() -> None:
     assert by_name["KLAW_RAY_NAMESPACE"].value_type == (
         r"string, 1 to 63 characters, matching ^[a-z][a-z0-9-]*\Z"
     )
+    assert by_name["KLAW_CHANNELS_DELIVERY"].default == "at_least_once"
+    assert by_name["KLAW_CHANNELS_DELIVERY"].value_type == (
+        "one of 'at_least_once', 'at_most_once'"
+    )
+    assert by_name["KLAW_CHANNELS_LEASE_SECONDS"].value_type == "number, 1.0 to 86400.0"
+    assert by_name["KLAW_CHANNELS_DURABLE"].default is False
+    assert by_name["KLAW_CHANNELS_STORAGE_DIR"].default is None
+    assert by_name["KLAW_CHANNELS_STORAGE_DIR"].value_type == (
+        "string, at least 1 character; or not set"
+    )
+    assert by_name["KLAW_CHANNELS_COALESCE"].default is True
+    assert by_name["KLAW_CHANNELS_PREFETCH"].value_type == "integer, 1 to 100000"
     for var in VARIABLES:
         assert var.description, var.name
         assert var.default == getattr(getattr(KlawConfig(), var.section), var.field)
@@ -122,10 +140,19 @@ def test_environment_wins_over_the_file(
 
 
 def _file_value(var: EnvVar) -> object:
-    """A valid value for the file that differs from both the default and the example."""
+    """A valid value for the file that differs from the example.
+
+    It differs from the default too, except where the field has only two values (the
+    booleans and ``channels.delivery``): then it is the default, and the environment's
+    value still has to win over it.
+    """
     candidates: dict[str, object] = {
         "KLAW_RAY_NAMESPACE": "from-file",
         "KLAW_RAY_ADDRESS": "auto",
+        "KLAW_CHANNELS_DELIVERY": "at_least_once",
+        "KLAW_CHANNELS_DURABLE": False,
+        "KLAW_CHANNELS_STORAGE_DIR": "/srv/klaw",
+        "KLAW_CHANNELS_COALESCE": True,
         "KLAW_TELEMETRY_ENABLED": True,
         "KLAW_TELEMETRY_METRICS_PORT": 9200,
         "KLAW_TELEMETRY_TRACE_SAMPLE_RATE": 0.5,
@@ -161,6 +188,15 @@ def _spelt(var: EnvVar) -> st.SearchStrategy[tuple[str, object]]:
         ("KLAW_TELEMETRY_TRACE_SAMPLE_RATE", "1.5", "Expected `float` <= 1.0"),
         ("KLAW_CHANNELS_TIMEOUT", "nan", "Expected `float` >= 0.0"),
         ("KLAW_CHANNELS_TIMEOUT", "-1", "Expected `float` >= 0.0"),
+        ("KLAW_CHANNELS_DELIVERY", "exactly_once", "Invalid enum value 'exactly_once'"),
+        ("KLAW_CHANNELS_DELIVERY", "AT_MOST_ONCE", "Invalid enum value 'AT_MOST_ONCE'"),
+        ("KLAW_CHANNELS_DELIVERY", "", "Invalid enum value ''"),
+        ("KLAW_CHANNELS_LEASE_SECONDS", "0.5", "Expected `float` >= 1.0"),
+        ("KLAW_CHANNELS_LEASE_SECONDS", "inf", "Expected `float` <= 86400.0"),
+        ("KLAW_CHANNELS_DURABLE", "sometimes", "Expected true, false, 1, 0, yes or no"),
+        ("KLAW_CHANNELS_COALESCE", "", "Expected true, false, 1, 0, yes or no"),
+        ("KLAW_CHANNELS_PREFETCH", "0", "Expected `int` >= 1"),
+        ("KLAW_CHANNELS_PREFETCH", "100001", "Expected `int` <= 100000"),
         ("KLAW_RAY_NAMESPACE", "", "Expected `str` of length >= 1"),
         ("KLAW_RAY_NAMESPACE", "Prod", "Expected `str` matching regex"),
         ("KLAW_TELEMETRY_ENABLED", "maybe", "Expected true, false, 1, 0, yes or no"),
@@ -181,7 +217,7 @@ def test_an_invalid_value_is_reported_by_variable_and_field(
     assert explanation in error.reason
     assert repr(text) in error.reason
     assert str(error).startswith(f"environment variable {name}: {var.path}: ")
-    if var.field != "enabled":
+    if not isinstance(field_type(var), msgspec.inspect.BoolType):
         assert isinstance(error.__cause__, msgspec.ValidationError)
 
 
@@ -225,14 +261,17 @@ def test_booleans_accept_true_false_one_zero_yes_no_in_any_case(
     assert load_config().telemetry.enabled is expected
 
 
-def test_an_empty_value_unsets_the_optional_address(
+def test_an_empty_value_unsets_an_optional_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     file = tmp_path / "klaw.toml"
-    file.write_text('[ray]\naddress = "auto"\n', "utf-8")
-    assert load_config(file).ray.address == "auto"
+    file.write_text('[ray]\naddress = "auto"\n[channels]\nstorage_dir = "/srv"\n', "utf-8")
+    loaded = load_config(file)
+    assert (loaded.ray.address, loaded.channels.storage_dir) == ("auto", "/srv")
     monkeypatch.setenv("KLAW_RAY_ADDRESS", "")
-    assert load_config(file).ray.address is None
+    monkeypatch.setenv("KLAW_CHANNELS_STORAGE_DIR", "")
+    unset = load_config(file)
+    assert (unset.ray.address, unset.channels.storage_dir) == (None, None)
 
 
 def test_string_values_are_used_exactly_as_given() -> None:
@@ -254,14 +293,108 @@ def test_apply_environment_without_variables_returns_the_same_config() -> None:
     assert apply_environment(base, {}) is base
 
 
-def test_variables_that_name_no_field_are_ignored() -> None:
-    environ = {
-        "KLAW_CHANNELS_CAPACITYX": "0",
-        "KLAW_NOPE": "x",
-        "KLAW_": "",
-        "klaw_ray_namespace": "x",
-    }
-    assert apply_environment(KlawConfig(), environ) == KlawConfig()
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("KLAW_CHANELS_CAPACITY", "KLAW_CHANNELS_CAPACITY"),  # a section misspelt
+        ("KLAW_CHANNEL_CAPACITY", "KLAW_CHANNELS_CAPACITY"),
+        ("KLAW_EXECUTER_MAX_WORKERS", "KLAW_EXECUTOR_MAX_WORKERS"),
+        ("KLAW_RAY_ADRESS", "KLAW_RAY_ADDRESS"),  # a field misspelt
+        ("KLAW_CHANNELS__CAPACITY", "KLAW_CHANNELS_CAPACITY"),  # a doubled underscore
+        ("KLAW_CHANNELS_CAPACITYX", "KLAW_CHANNELS_CAPACITY"),
+        ("KLAW_TELEMETRY", "KLAW_TELEMETRY_ENABLED"),  # a section alone
+        ("KLAW_TELEMETRY_PORT", "KLAW_TELEMETRY_METRICS_PORT"),
+        ("KLAW_CAPACITY", "KLAW_CHANNELS_CAPACITY"),  # a field without its section
+        ("KLAW_PREFETCH", "KLAW_CHANNELS_PREFETCH"),
+        ("KLAW_CONFG", "KLAW_CONFIG"),  # the file's variable misspelt
+        ("KLAW_CONFIG_FILE", "KLAW_CONFIG"),
+        ("KLAW_CONFIG_PATH", "KLAW_CONFIG"),
+        ("KLAW_CFG", "KLAW_CONFIG"),
+        ("KLAW_NAMESPACE", "KLAW_RAY_NAMESPACE"),  # near a variable as a whole
+        ("KLAW_CHANNELSCAPACITY", "KLAW_CHANNELS_CAPACITY"),
+        ("klaw_ray_namespace", "KLAW_RAY_NAMESPACE"),  # the wrong case
+        ("klaw_config", "KLAW_CONFIG"),
+    ],
+)
+def test_a_misspelt_variable_is_an_error_naming_the_closest_real_one(
+    name: str, meant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, "5")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    error = caught.value
+    assert (error.source, error.path) == (f"environment variable {name}", None)
+    assert error.reason == f"unknown variable; did you mean {meant}?"
+    assert str(error) == f"environment variable {name}: unknown variable; did you mean {meant}?"
+    with pytest.raises(ConfigError, match=f"did you mean {meant}"):
+        apply_environment(KlawConfig(), {name: "5"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "KLAW_REQUIRE_INTEROP",
+        "KLAW_HOME",
+        "KLAW_NOPE",
+        "KLAW_LOG_LEVEL",
+        "KLAW_DEBUG",
+        "KLAW_TEST_RAY",
+        "KLAW_",
+        "KLAWS_CHANNELS_CAPACITY",
+        "XKLAW_RAY_NAMESPACE",
+        "RAY_ADDRESS",
+    ],
+)
+def test_a_variable_that_does_not_look_like_configuration_is_left_alone(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, "0")
+    assert load_config() == KlawConfig()
+    assert apply_environment(KlawConfig(), {name: "0"}) == KlawConfig()
+
+
+def test_klaw_config_is_not_an_unknown_variable(tmp_path: Path) -> None:
+    file = tmp_path / "klaw.toml"
+    file.write_text("", "utf-8")
+    assert apply_environment(KlawConfig(), {CONFIG_FILE_VARIABLE: str(file)}) == KlawConfig()
+    assert apply_environment(KlawConfig(), {CONFIG_FILE_VARIABLE: ""}) == KlawConfig()
+
+
+def _slips(name: str) -> st.SearchStrategy[str]:
+    """``name`` with one slip of the finger after ``KLAW_``: a letter left out, doubled,
+    replaced by another, or swapped with the next."""
+    start = len("KLAW_")
+    letters = st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+    return st.integers(start, len(name) - 2).flatmap(
+        lambda i: (
+            st.sampled_from(
+                [
+                    name[:i] + name[i + 1 :],
+                    name[:i] + name[i] + name[i:],
+                    name[:i] + name[i + 1] + name[i] + name[i + 2 :],
+                ]
+            )
+            | letters.map(lambda letter: name[:i] + letter + name[i + 1 :])
+        )
+    )
+
+
+@given(st.sampled_from([*(var.name for var in VARIABLES), CONFIG_FILE_VARIABLE]).flatmap(_slips))
+def test_any_one_slip_in_a_real_variable_is_reported(name: str) -> None:
+    real = [*(var.name for var in VARIABLES), CONFIG_FILE_VARIABLE]
+    if name in real:  # the slip made another real variable, or changed nothing
+        return
+    with pytest.raises(ConfigError) as caught:
+        apply_environment(KlawConfig(), {name: "1"})
+    assert caught.value.source == f"environment variable {name}"
+    suggestion = caught.value.reason.removeprefix("unknown variable; did you mean ")
+    assert suggestion.removesuffix("?") in real
+
+
+def test_a_misspelt_variable_sets_nothing_even_beside_a_valid_one() -> None:
+    environ = {"KLAW_CHANNELS_CAPACITY": "7", "KLAW_CHANELS_TIMEOUT": "1"}
+    with pytest.raises(ConfigError, match="KLAW_CHANELS_TIMEOUT"):
+        apply_environment(KlawConfig(), environ)
 
 
 def test_apply_environment_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -273,3 +406,25 @@ def test_an_invalid_variable_reports_the_first_in_table_order() -> None:
     environ = {"KLAW_TELEMETRY_METRICS_PORT": "1", "KLAW_RAY_NAMESPACE": "-bad"}
     with pytest.raises(ConfigError, match="KLAW_RAY_NAMESPACE"):
         apply_environment(KlawConfig(), environ)
+
+
+def test_every_problem_of_the_environment_is_listed_invalid_values_first() -> None:
+    environ = {
+        "KLAW_TELEMETRY_METRICS_PORT": "1",
+        "KLAW_RAY_NAMESPACE": "-bad",
+        "KLAW_RAY_ADRESS": "auto",
+        "KLAW_CONFG": "klaw.toml",
+        "KLAW_CHANNELS_CAPACITY": "8",
+        "KLAW_REQUIRE_INTEROP": "1",
+    }
+    problems = klaw_config.env._environment_problems(environ)
+    assert [(error.source, error.path) for error in problems] == [
+        ("environment variable KLAW_RAY_NAMESPACE", "ray.namespace"),
+        ("environment variable KLAW_TELEMETRY_METRICS_PORT", "telemetry.metrics_port"),
+        ("environment variable KLAW_CONFG", None),
+        ("environment variable KLAW_RAY_ADRESS", None),
+    ]
+    with pytest.raises(ConfigError) as caught:
+        apply_environment(KlawConfig(), environ)
+    assert str(caught.value) == str(problems[0])
+    assert klaw_config.env._environment_problems({"KLAW_CHANNELS_CAPACITY": "8"}) == []

@@ -19,7 +19,16 @@ SECTIONS: list[type[msgspec.Struct]] = [RayConfig, ChannelDefaults, ExecutorConf
 def test_default_instantiation_has_the_documented_values() -> None:
     config = KlawConfig()
     assert config.ray == RayConfig(namespace="klaw", address=None, max_concurrency=64)
-    assert config.channels == ChannelDefaults(capacity=1024, timeout=30.0)
+    assert config.channels == ChannelDefaults(
+        capacity=1024,
+        timeout=30.0,
+        delivery="at_least_once",
+        lease_seconds=300.0,
+        durable=False,
+        storage_dir=None,
+        coalesce=True,
+        prefetch=128,
+    )
     assert config.executor == ExecutorConfig(max_workers=8, task_timeout=300.0)
     assert config.telemetry == TelemetryConfig(
         enabled=True, metrics_port=9464, trace_sample_rate=0.1

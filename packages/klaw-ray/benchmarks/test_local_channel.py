@@ -22,7 +22,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from klaw_config import KlawConfig
-from klaw_ray import ChannelClosedError, LocalReceiver, LocalSender, channel
+from klaw_ray import EndOfStreamError, LocalReceiver, LocalSender, channel
 
 N_ITEMS = 200_000
 CAPACITY = 1024
@@ -88,7 +88,7 @@ async def klaw_batches() -> list[int]:
         try:
             while True:
                 extend(await rx.recv_batch(BATCH))
-        except ChannelClosedError:
+        except EndOfStreamError:
             pass
 
     await asyncio.gather(produce(), consume())

@@ -21,6 +21,13 @@ from klaw_ray import Receiver, Sender, channel
 TEST_NAMESPACE = "klaw-tests"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the session's Ray instance ``ray`` (see ``-m``)."""
+    for item in items:
+        if "ray_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Run ``pytest.mark.anyio`` tests on asyncio only: the backends are asyncio-based."""
@@ -52,7 +59,7 @@ def ray_config(ray_cluster: str) -> KlawConfig:
     return KlawConfig(ray=RayConfig(namespace=TEST_NAMESPACE))
 
 
-@pytest.fixture(params=["local", "ray"])
+@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.ray)])
 def open_channel(request: pytest.FixtureRequest) -> OpenChannel:
     """A factory opening a fresh channel on each backend under test."""
     backend: str = request.param

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +58,7 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     assert "demo" in completed.stdout
 
 
+@pytest.mark.slow
 def test_demo_on_the_local_backend() -> None:
     completed = _run("demo", "--backend", "local", "--messages", "3000", "--producers", "3")
     assert completed.returncode == 0, completed.stderr
@@ -68,6 +68,8 @@ def test_demo_on_the_local_backend() -> None:
         assert row in completed.stdout
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_demo_on_an_embedded_ray_instance() -> None:
     completed = _run("demo", "--messages", "600", "--batch", "50", timeout=240)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -75,6 +77,7 @@ def test_demo_on_an_embedded_ray_instance() -> None:
     assert "every message received exactly once" in completed.stdout
 
 
+@pytest.mark.slow
 def test_demo_stops_cleanly_on_ctrl_c() -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
     process = subprocess.Popen(
@@ -84,7 +87,9 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
         text=True,
         env=environment,
     )
-    time.sleep(2)
+    assert process.stderr is not None
+    status = process.stderr.readline()  # printed once the demo is running
+    assert status.startswith("klaw demo: moving"), status
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -115,6 +120,7 @@ def test_a_bad_configuration_is_one_line(tmp_path: Path) -> None:
     assert "channels.capacity" in _one_line_error(completed)
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     completed = _run("bench", "--quick", "--no-ray", "--json", str(out))

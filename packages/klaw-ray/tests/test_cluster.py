@@ -11,9 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCENARIO = Path(__file__).with_name("cluster_scenario.py")
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_channel_actor_on_one_node_serves_producers_and_consumers_on_others() -> None:
     completed = subprocess.run(
         [sys.executable, str(SCENARIO)],

@@ -7,20 +7,32 @@ receives a factory ``open_channel(capacity)`` returning a fresh ``(sender, recei
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from channel_backends import OpenChannel
+from channel_backends import OpenChannel, wait_for_waiting
+from klaw_ray import Sender
 from klaw_types import Err, Ok
-from klaw_wire import ChannelClosed, ChannelClosedError, ChannelEmpty, ChannelFull
+from klaw_wire import (
+    ChannelBackendError,
+    ChannelClosedError,
+    ChannelEmpty,
+    ChannelFull,
+    EndOfStream,
+    EndOfStreamError,
+    HandleClosed,
+    HandleClosedError,
+    PeerClosed,
+    PeerClosedError,
+)
 
 pytestmark = pytest.mark.anyio
 
 
-async def _settle() -> None:
-    """Let every ready task run (a few loop turns)."""
-    for _ in range(5):
-        await asyncio.sleep(0)
+async def _send_and_flush(tx: Sender[Any], value: Any) -> None:
+    await tx.send(value)
+    await tx.flush()
 
 
 async def test_values_arrive_in_the_order_sent(open_channel: OpenChannel) -> None:
@@ -52,7 +64,7 @@ async def test_send_waits_while_full_until_a_recv(open_channel: OpenChannel) -> 
     tx, rx = await open_channel(1)
     await tx.send("a")
     blocked = asyncio.create_task(tx.send("b"))
-    await asyncio.sleep(0.05)
+    await wait_for_waiting(tx, senders=1)
     assert not blocked.done()
     assert await rx.recv() == "a"
     await asyncio.wait_for(blocked, 10)
@@ -62,26 +74,37 @@ async def test_send_waits_while_full_until_a_recv(open_channel: OpenChannel) -> 
 async def test_recv_waits_while_empty_until_a_send(open_channel: OpenChannel) -> None:
     tx, rx = await open_channel(4)
     waiting = asyncio.create_task(rx.recv())
-    await asyncio.sleep(0.05)
+    await wait_for_waiting(rx, receivers=1)
     assert not waiting.done()
     await tx.send(42)
     assert await asyncio.wait_for(waiting, 10) == 42
 
 
-async def test_receivers_drain_then_see_closed_when_every_sender_closes(
+async def test_receivers_drain_then_see_the_end_of_stream_when_every_sender_closes(
     open_channel: OpenChannel,
 ) -> None:
     tx, rx = await open_channel(8)
     await tx.send_batch([1, 2, 3])
     await tx.close()
     assert [await rx.recv() for _ in range(3)] == [1, 2, 3]
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(EndOfStreamError):
         await rx.recv()
     match await rx.try_recv():
-        case Err(ChannelClosed()):
+        case Err(EndOfStream()):
             pass
         case other:
-            pytest.fail(f"expected Err(ChannelClosed), got {other!r}")
+            pytest.fail(f"expected Err(EndOfStream), got {other!r}")
+
+
+async def test_the_end_of_stream_is_a_channel_closed_error_but_not_a_backend_error(
+    open_channel: OpenChannel,
+) -> None:
+    tx, rx = await open_channel(2)
+    await tx.close()
+    with pytest.raises(ChannelClosedError) as caught:
+        await rx.recv()
+    assert type(caught.value) is EndOfStreamError
+    assert not issubclass(EndOfStreamError, ChannelBackendError)
 
 
 async def test_async_for_ends_after_draining(open_channel: OpenChannel) -> None:
@@ -105,41 +128,47 @@ async def test_channel_stays_open_until_every_sender_clone_closes(
         case other:
             pytest.fail(f"expected Err(ChannelEmpty) while a clone is open, got {other!r}")
     await tx2.close()
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(EndOfStreamError):
         await rx.recv()
 
 
 async def test_blocked_receiver_wakes_when_last_sender_closes(open_channel: OpenChannel) -> None:
     tx, rx = await open_channel(4)
     waiting = asyncio.create_task(rx.recv())
-    await asyncio.sleep(0.05)
+    await wait_for_waiting(rx, receivers=1)
     await tx.close()
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(EndOfStreamError):
         await asyncio.wait_for(waiting, 10)
 
 
-async def test_send_fails_once_every_receiver_closes(open_channel: OpenChannel) -> None:
+async def test_send_fails_with_peer_closed_once_every_receiver_closes(
+    open_channel: OpenChannel,
+) -> None:
     tx, rx = await open_channel(4)
     rx2 = rx.clone()
     await rx.close()
     await tx.send(1)  # rx2 is still open
     await rx2.close()
-    with pytest.raises(ChannelClosedError):
-        await tx.send(2)
+    with pytest.raises(PeerClosedError):
+        await _send_and_flush(tx, 2)  # a coalescing sender learns it when the batch fails
+    with pytest.raises(PeerClosedError):
+        await tx.send_batch([3, 4])
+    with pytest.raises(PeerClosedError):
+        await tx.send_batch([])
     match await tx.try_send(3):
-        case Err(ChannelClosed()):
+        case Err(PeerClosed()):
             pass
         case other:
-            pytest.fail(f"expected Err(ChannelClosed), got {other!r}")
+            pytest.fail(f"expected Err(PeerClosed), got {other!r}")
 
 
 async def test_blocked_sender_wakes_when_last_receiver_closes(open_channel: OpenChannel) -> None:
     tx, rx = await open_channel(1)
     await tx.send(1)
     blocked = asyncio.create_task(tx.send(2))
-    await asyncio.sleep(0.05)
+    await wait_for_waiting(tx, senders=1)
     await rx.close()
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(PeerClosedError):
         await asyncio.wait_for(blocked, 10)
 
 
@@ -150,16 +179,105 @@ async def test_closed_handles_refuse_use_and_close_is_idempotent(open_channel: O
     await tx.close()
     await rx.close()
     await rx.close()
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(HandleClosedError):
         await tx.send(1)
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(HandleClosedError):
+        await tx.send_batch([1])
+    with pytest.raises(HandleClosedError):
+        await tx.send_batch([])
+    with pytest.raises(HandleClosedError):
         tx.clone()
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(HandleClosedError):
         await rx.recv()
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(HandleClosedError):
+        await rx.recv_batch(4, timeout=1)
+    with pytest.raises(HandleClosedError):
         rx.clone()
+    match await tx.try_send(1):
+        case Err(HandleClosed()):
+            pass
+        case other:
+            pytest.fail(f"expected Err(HandleClosed), got {other!r}")
+    match await rx.try_recv():
+        case Err(HandleClosed()):
+            pass
+        case received:
+            pytest.fail(f"expected Err(HandleClosed), got {received!r}")
     await keep_tx.send(5)
     assert await keep_rx.recv() == 5
+
+
+async def test_async_for_on_a_handle_the_caller_closed_raises(open_channel: OpenChannel) -> None:
+    tx, rx = await open_channel(4)
+    await tx.send(1)
+    await rx.close()
+    iterator = aiter(rx)
+    with pytest.raises(HandleClosedError):
+        await anext(iterator)
+
+
+async def test_async_for_stops_when_its_receiver_is_closed_while_waiting(
+    open_channel: OpenChannel,
+) -> None:
+    _tx, rx = await open_channel(4)
+
+    async def iterate() -> list[int]:
+        return [value async for value in rx]
+
+    iterating = asyncio.create_task(iterate())
+    await wait_for_waiting(rx, receivers=1)
+    await rx.close()
+    with pytest.raises(HandleClosedError):
+        await asyncio.wait_for(iterating, 10)
+
+
+async def test_stats_work_on_closed_handles(open_channel: OpenChannel) -> None:
+    tx, rx = await open_channel(4)
+    await tx.send(1)
+    await tx.close()
+    await rx.close()
+    assert (await tx.stats()).total_sent == 1
+    assert (await rx.stats()).size == 1
+
+
+async def test_stats_count_waiting_senders_and_receivers(open_channel: OpenChannel) -> None:
+    tx, rx = await open_channel(1)
+    receiving = asyncio.create_task(rx.recv())
+    stats = await wait_for_waiting(rx, receivers=1)
+    assert (stats.waiting_senders, stats.waiting_receivers) == (0, 1)
+    await tx.send("a")
+    assert await asyncio.wait_for(receiving, 10) == "a"
+    await tx.send("b")
+    sending = asyncio.create_task(tx.send("c"))
+    stats = await wait_for_waiting(tx, senders=1)
+    assert (stats.waiting_senders, stats.waiting_receivers) == (1, 0)
+    assert await rx.recv() == "b"
+    await asyncio.wait_for(sending, 10)
+    assert await rx.recv() == "c"
+    await wait_for_waiting(tx)
+
+
+async def test_a_woken_receiver_cancelled_before_it_runs_passes_the_value_on(
+    open_channel: OpenChannel,
+) -> None:
+    tx, rx = await open_channel(4)
+    other = rx.clone()
+    first = asyncio.create_task(rx.recv())
+    await wait_for_waiting(rx, receivers=1)
+    second = asyncio.create_task(other.recv())
+    await wait_for_waiting(rx, receivers=2)
+    await tx.send("only")
+    first.cancel()  # woken (or answered) but not yet run
+    done, _ = await asyncio.wait({first}, timeout=10)
+    assert done
+    if first.cancelled():
+        # Local: the wake-up passed to the other receiver. Ray: the value waits in the
+        # cancelled receiver's buffer, and its close gives it back. Either way it arrives.
+        await rx.close()
+        assert await asyncio.wait_for(second, 10) == "only"
+    else:  # the value reached the first receiver before the cancellation: nothing lost
+        assert first.result() == "only"
+        second.cancel()
 
 
 async def test_recv_batch_takes_what_is_there_up_to_max(open_channel: OpenChannel) -> None:
@@ -177,22 +295,27 @@ async def test_recv_batch_times_out_empty(open_channel: OpenChannel) -> None:
 async def test_recv_batch_waits_for_the_first_value(open_channel: OpenChannel) -> None:
     tx, rx = await open_channel(4)
     waiting = asyncio.create_task(rx.recv_batch(10, timeout=30))
-    await asyncio.sleep(0.05)
+    await wait_for_waiting(rx, receivers=1)
     assert not waiting.done()
     await tx.send("first")
     assert await asyncio.wait_for(waiting, 10) == ["first"]
 
 
-async def test_recv_batch_raises_closed_when_closed_and_drained(open_channel: OpenChannel) -> None:
+async def test_recv_batch_raises_the_end_of_stream_when_closed_and_drained(
+    open_channel: OpenChannel,
+) -> None:
     tx, rx = await open_channel(4)
     await tx.send(1)
     await tx.close()
     assert await rx.recv_batch(10) == [1]
-    with pytest.raises(ChannelClosedError):
+    with pytest.raises(EndOfStreamError):
         await rx.recv_batch(10, timeout=5)
 
 
-@pytest.mark.parametrize(("max_items", "timeout"), [(0, None), (-1, None), (1, -0.5)])
+@pytest.mark.parametrize(
+    ("max_items", "timeout"),
+    [(0, None), (-1, None), (1, -0.5), (1, float("nan")), (1, float("inf"))],
+)
 async def test_recv_batch_rejects_bad_arguments(
     open_channel: OpenChannel, max_items: int, timeout: float | None
 ) -> None:
@@ -201,10 +324,18 @@ async def test_recv_batch_rejects_bad_arguments(
         await rx.recv_batch(max_items, timeout)
 
 
+async def test_recv_batch_rejects_a_timeout_that_is_not_a_number(
+    open_channel: OpenChannel,
+) -> None:
+    _tx, rx = await open_channel(4)
+    with pytest.raises(TypeError, match="timeout"):
+        await rx.recv_batch(1, "1")  # type: ignore[arg-type]
+
+
 async def test_cancelled_recv_loses_nothing(open_channel: OpenChannel) -> None:
     tx, rx = await open_channel(4)
     waiting = asyncio.create_task(rx.recv())
-    await asyncio.sleep(0.05)
+    await wait_for_waiting(rx, receivers=1)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -216,7 +347,7 @@ async def test_cancelled_send_delivers_nothing(open_channel: OpenChannel) -> Non
     tx, rx = await open_channel(1)
     await tx.send("first")
     blocked = asyncio.create_task(tx.send("cancelled"))
-    await asyncio.sleep(0.05)
+    await wait_for_waiting(tx, senders=1)
     blocked.cancel()
     with pytest.raises(asyncio.CancelledError):
         await blocked
@@ -266,13 +397,14 @@ async def test_every_value_is_received_exactly_once_in_per_sender_order(
 async def test_stats_count_what_happened(open_channel: OpenChannel) -> None:
     tx, rx = await open_channel(8)
     await tx.send_batch([1, 2, 3])
-    await rx.recv()
+    await tx.flush()
+    assert [await rx.recv() for _ in range(3)] == [1, 2, 3]
     stats = await tx.stats()
     assert stats.capacity == 8
-    assert stats.size == 2
+    assert stats.size == 0
     assert stats.high_watermark == 3
     assert stats.total_sent == 3
-    assert stats.total_received == 1
+    assert stats.total_received == 3
     assert stats.open_senders == 1
     assert stats.open_receivers == 1
     assert not stats.closed
@@ -281,5 +413,9 @@ async def test_stats_count_what_happened(open_channel: OpenChannel) -> None:
 async def test_unbounded_channel_never_waits_to_send(open_channel: OpenChannel) -> None:
     tx, rx = await open_channel(None)
     await tx.send_batch(range(5000))
+    await tx.flush()
     assert (await tx.stats()).capacity is None
-    assert await rx.recv_batch(5000) == list(range(5000))
+    received: list[int] = []
+    while len(received) < 5000:
+        received.extend(await rx.recv_batch(5000, timeout=10))
+    assert received == list(range(5000))

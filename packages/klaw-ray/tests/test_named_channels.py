@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import ray
 
+from channel_backends import wait_for_waiting
 from klaw_config import KlawConfig
 from klaw_ray import (
     ChannelNotFoundError,
@@ -42,7 +43,7 @@ async def test_a_named_channel_is_found_listed_and_deleted(ray_config: KlawConfi
     assert stats.capacity == 32
     assert stats.open_senders == 2
     waiting = asyncio.create_task(rx2.recv())
-    await asyncio.sleep(0.2)
+    await wait_for_waiting(rx2, receivers=1)
     await delete_channel(name, config=ray_config)
     with pytest.raises(ChannelClosedError):
         await asyncio.wait_for(waiting, 10)

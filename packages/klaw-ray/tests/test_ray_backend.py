@@ -13,6 +13,7 @@ import pytest
 import ray
 from ray.exceptions import RayError
 
+from channel_backends import wait_for_waiting
 from klaw_config import KlawConfig
 from klaw_ray import (
     RayReceiver,
@@ -20,7 +21,7 @@ from klaw_ray import (
     UnshippableTypeError,
     channel,
 )
-from klaw_wire import ChannelBackendError, ChannelClosedError
+from klaw_wire import ChannelBackendError, EndOfStreamError
 from ray_records import Order
 
 pytestmark = pytest.mark.anyio
@@ -116,7 +117,7 @@ def _consume(receiver: RayReceiver[int]) -> list[int]:
             while True:
                 try:
                     received.extend(await receiver.recv_batch(25, timeout=10))
-                except ChannelClosedError:
+                except EndOfStreamError:
                     return received
 
     return asyncio.run(run())
@@ -217,7 +218,7 @@ async def test_killed_actor_surfaces_as_backend_error_promptly(ray_config: KlawC
     await rx2.recv()
     await rx2.recv()  # takes 2; the next recv waits
     waiting_recv = asyncio.create_task(rx2.recv())
-    await asyncio.sleep(0.2)
+    await wait_for_waiting(rx2, receivers=1)
     ray.kill(tx._actor, no_restart=True)
     with pytest.raises(ChannelBackendError) as info:
         await asyncio.wait_for(waiting_recv, 20)

@@ -18,10 +18,15 @@ configuration with the source of each value, and writes a commented starter file
 from __future__ import annotations
 
 from klaw_config.cli import main
-from klaw_config.env import ENV_PREFIX, EnvVar, apply_environment, environment_variables
+from klaw_config.env import (
+    CONFIG_FILE_VARIABLE,
+    ENV_PREFIX,
+    EnvVar,
+    apply_environment,
+    environment_variables,
+)
 from klaw_config.errors import ConfigError
 from klaw_config.loader import (
-    CONFIG_FILE_VARIABLE,
     ConfigSources,
     load_config,
     load_config_with_sources,

@@ -11,8 +11,8 @@ from typing import Final
 import msgspec
 import tomli_w
 
-from klaw_config.env import EnvVar, environment_variables
-from klaw_config.loader import CONFIG_FILE_VARIABLE, ConfigSources
+from klaw_config.env import CONFIG_FILE_VARIABLE, EnvVar, environment_variables
+from klaw_config.loader import ConfigSources
 from klaw_config.model import KlawConfig
 
 _WIDTH: Final = 88
@@ -101,6 +101,4 @@ def _section_summary(section: str) -> str:
 def _describe_file(sources: ConfigSources) -> str:
     if sources.file is None:
         return f"none (no file given and {CONFIG_FILE_VARIABLE} is not set)"
-    if not sources.file_found:
-        return f"{sources.file} (does not exist, so it sets nothing)"
     return sources.file

@@ -1,9 +1,10 @@
 """The command line: ``python -m klaw_config check | show | init``.
 
 :func:`main` is also what klaw-ray's ``klaw config ...`` command runs. It returns the
-exit status rather than exiting: 0 on success, 1 on any error, which it reports as one
-line on standard error (``error: ...``), never as a traceback. Usage mistakes are
-errors too, reported the same way.
+exit status rather than exiting: 0 on success, 1 when the configuration is invalid or a
+file cannot be written, 2 for a mistake on the command line. Each error is one line on
+standard error (``error: ...``), never a traceback; an invalid configuration is
+reported whole, one line per problem.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import NoReturn
 
 from klaw_config import _files
 from klaw_config._render import render_effective, render_starter
+from klaw_config.env import CONFIG_FILE_VARIABLE
 from klaw_config.errors import ConfigError
-from klaw_config.loader import CONFIG_FILE_VARIABLE, ConfigSources, load_config_with_sources
+from klaw_config.loader import ConfigSources, _problems, load_config_with_sources
 
 __all__ = ["main"]
 
@@ -33,7 +35,11 @@ class _Exit(Exception):
 
 
 class _UsageError(Exception):
-    """A mistake on the command line, reported like any other error."""
+    """A mistake on the command line: reported as one line, exit status 2."""
+
+
+class _Failure(Exception):
+    """A command that could not do its work: reported as one line, exit status 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,10 +58,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m klaw_confi
     Verbs:
 
     - ``check [FILE]``: load the configuration (FILE, else ``KLAW_CONFIG``, then the
-      ``KLAW_*`` overrides) and say on one line whether it is valid. A FILE that does
-      not exist is valid (the defaults apply), and the line says so.
+      ``KLAW_*`` overrides) and say on one line that it is valid, or report every
+      problem, one per line: every unknown section or key and every invalid value of
+      the file, every invalid or misspelt ``KLAW_*`` variable. A FILE that does not
+      exist, is not a regular file or is larger than 1 MiB is a problem.
     - ``show [FILE]``: print the effective configuration as TOML, each value followed
-      by a comment naming where it came from: default, file, or environment variable.
+      by a comment naming where it came from: default, file, or environment variable;
+      an invalid configuration is reported as ``check`` reports it.
     - ``init [FILE] [--force]``: write a commented starter file (FILE, else
       ``KLAW_CONFIG``, else ``klaw.toml``) with every key at its default. An existing
       file is kept unless ``--force`` is given.
@@ -65,23 +74,33 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m klaw_confi
         prog: The program name used in help and usage messages, e.g. ``"klaw config"``.
 
     Returns:
-        0 on success, 1 on any error (also for a usage mistake).
+        0 on success, 1 when the configuration is invalid or ``init`` cannot write its
+        file, 2 for a usage mistake.
     """
     parser = _build_parser(prog)
     try:
         args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
         command: str = args.command
+        if command == "init":
+            print(_init(args.file, force=args.force))
+            return 0
+        problems = _problems(args.file, os.environ)
+        if problems:
+            _report(*(str(problem) for problem in problems))
+            return 1
         if command == "check":
             print(_check(args.file))
-        elif command == "show":
+        else:
             config, sources = load_config_with_sources(args.file)
             sys.stdout.write(render_effective(config, sources))
-        else:
-            print(_init(args.file, force=args.force))
     except _Exit as exc:
         return exc.status
-    except (_UsageError, ConfigError) as exc:
-        return _fail(str(exc))
+    except _UsageError as exc:
+        _report(str(exc))
+        return 2
+    except (_Failure, ConfigError) as exc:
+        _report(str(exc))
+        return 1
     return 0
 
 
@@ -119,8 +138,6 @@ def _check(file: str | None) -> str:
 def _where(sources: ConfigSources) -> str:
     if sources.file is None:
         return "no configuration file, the defaults apply"
-    if not sources.file_found:
-        return f"{sources.file} does not exist, the defaults apply"
     return sources.file
 
 
@@ -129,13 +146,14 @@ def _init(file: str | None, *, force: bool) -> str:
     try:
         _files.write_text(target, render_starter(), overwrite=force)
     except FileExistsError as exc:
-        raise _UsageError(f"{target} already exists; pass --force to overwrite it") from exc
+        raise _Failure(f"{target} already exists; pass --force to overwrite it") from exc
     except OSError as exc:
-        raise _UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise _Failure(f"cannot write {target}: {exc.strerror or exc}") from exc
     return f"wrote {target}"
 
 
-def _fail(message: str) -> int:
-    one_line = " ".join(message.splitlines())
-    sys.stderr.write(f"error: {one_line}\n")
-    return 1
+def _report(*messages: str) -> None:
+    """Write each message to standard error as one ``error: ...`` line."""
+    for message in messages:
+        one_line = " ".join(message.splitlines())
+        sys.stderr.write(f"error: {one_line}\n")

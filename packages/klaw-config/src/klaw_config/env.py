@@ -5,23 +5,47 @@ case. The table is generated from :class:`~klaw_config.KlawConfig` by
 :func:`environment_variables`, so a new field gets its variable without anyone writing it
 down; a test keeps the copy below in step with the generated table.
 
-==================================  =============================  ===========
-Variable                            Field                          Default
-==================================  =============================  ===========
-KLAW_RAY_NAMESPACE                  ray.namespace                  ``"klaw"``
-KLAW_RAY_ADDRESS                    ray.address                    not set
-KLAW_RAY_MAX_CONCURRENCY            ray.max_concurrency            ``64``
-KLAW_CHANNELS_CAPACITY              channels.capacity              ``1024``
-KLAW_CHANNELS_TIMEOUT               channels.timeout               ``30.0``
-KLAW_EXECUTOR_MAX_WORKERS           executor.max_workers           ``8``
-KLAW_EXECUTOR_TASK_TIMEOUT          executor.task_timeout          ``300.0``
-KLAW_TELEMETRY_ENABLED              telemetry.enabled              ``true``
-KLAW_TELEMETRY_METRICS_PORT         telemetry.metrics_port         ``9464``
-KLAW_TELEMETRY_TRACE_SAMPLE_RATE    telemetry.trace_sample_rate    ``0.1``
-==================================  =============================  ===========
+================================  ===========================  ===================
+Variable                          Field                        Default
+================================  ===========================  ===================
+KLAW_RAY_NAMESPACE                ray.namespace                ``"klaw"``
+KLAW_RAY_ADDRESS                  ray.address                  not set
+KLAW_RAY_MAX_CONCURRENCY          ray.max_concurrency          ``64``
+KLAW_CHANNELS_CAPACITY            channels.capacity            ``1024``
+KLAW_CHANNELS_TIMEOUT             channels.timeout             ``30.0``
+KLAW_CHANNELS_DELIVERY            channels.delivery            ``"at_least_once"``
+KLAW_CHANNELS_LEASE_SECONDS       channels.lease_seconds       ``300.0``
+KLAW_CHANNELS_DURABLE             channels.durable             ``false``
+KLAW_CHANNELS_STORAGE_DIR         channels.storage_dir         not set
+KLAW_CHANNELS_COALESCE            channels.coalesce            ``true``
+KLAW_CHANNELS_PREFETCH            channels.prefetch            ``128``
+KLAW_EXECUTOR_MAX_WORKERS         executor.max_workers         ``8``
+KLAW_EXECUTOR_TASK_TIMEOUT        executor.task_timeout        ``300.0``
+KLAW_TELEMETRY_ENABLED            telemetry.enabled            ``true``
+KLAW_TELEMETRY_METRICS_PORT       telemetry.metrics_port       ``9464``
+KLAW_TELEMETRY_TRACE_SAMPLE_RATE  telemetry.trace_sample_rate  ``0.1``
+================================  ===========================  ===================
 
 One more variable, ``KLAW_CONFIG``, names the configuration file itself; see
 :func:`~klaw_config.load_config`.
+
+A misspelt variable is an error, not a setting silently lost. A ``KLAW_*`` variable that
+is neither in the table nor ``KLAW_CONFIG`` is reported when it looks like one of them,
+that is when, compared in upper case, it
+
+- starts with a section's name or a near spelling of it, or with ``CONFIG`` or a near
+  spelling of it, as its first word after ``KLAW_``: ``KLAW_CHANNELS_CAPACITYX``,
+  ``KLAW_CHANNELS__CAPACITY``, ``KLAW_CHANELS_CAPACITY``, ``KLAW_RAY_ADRESS``,
+  ``KLAW_CONFIG_FILE``;
+- is ``KLAW_`` and a field's name without its section: ``KLAW_CAPACITY``;
+- or is a near spelling of a variable klaw reads: ``KLAW_CONFG``, ``KLAW_NAMESPACE``,
+  ``klaw_ray_namespace``.
+
+A near spelling is one with a :class:`difflib.SequenceMatcher` similarity of at least
+0.8 (a letter left out, doubled or swapped). The error names the closest variable klaw
+reads ("did you mean KLAW_CHANNELS_CAPACITY?"). Other ``KLAW_*`` variables, such as
+``KLAW_REQUIRE_INTEROP`` or ``KLAW_HOME``, are not klaw's configuration and are left
+alone; names starting with ``KLAW_<SECTION>_`` are the configuration's alone.
 
 How a value is read:
 
@@ -29,8 +53,11 @@ How a value is read:
 - Numbers are converted as TOML strings are (msgspec's lax mode): ``"128"``, ``"1e3"``,
   ``"2.5"``. The field's bounds apply, so ``KLAW_CHANNELS_CAPACITY=0`` is an error.
 - Booleans accept ``true``/``false``, ``1``/``0`` and ``yes``/``no``, in any case.
-- An empty value sets an optional field (``KLAW_RAY_ADDRESS``) to "not set"; for any
-  other field an empty value is invalid.
+- A field with a fixed set of values takes one of them exactly as the table spells it:
+  ``KLAW_CHANNELS_DELIVERY=at_most_once``, not ``AT_MOST_ONCE``.
+- An empty value sets an optional field (``KLAW_RAY_ADDRESS``,
+  ``KLAW_CHANNELS_STORAGE_DIR``) to "not set"; for any other field an empty value is
+  invalid.
 
 An invalid value raises :class:`~klaw_config.ConfigError` naming the variable, the field
 and msgspec's explanation, with the value as it was given.
@@ -46,13 +73,23 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
+from klaw_config import _spelling
 from klaw_config.errors import ConfigError
 from klaw_config.model import KlawConfig
 
-__all__ = ["ENV_PREFIX", "EnvVar", "apply_environment", "environment_variables"]
+__all__ = [
+    "CONFIG_FILE_VARIABLE",
+    "ENV_PREFIX",
+    "EnvVar",
+    "apply_environment",
+    "environment_variables",
+]
 
 ENV_PREFIX: Final = "KLAW_"
 """Prefix of every klaw environment variable."""
+
+CONFIG_FILE_VARIABLE: Final = "KLAW_CONFIG"
+"""Environment variable naming the configuration file when no path is passed."""
 
 _TRUE: Final = frozenset({"true", "1", "yes"})
 _FALSE: Final = frozenset({"false", "0", "no"})
@@ -116,7 +153,10 @@ def apply_environment(config: KlawConfig, environ: Mapping[str, str] | None = No
     Each variable that is present is converted with its field's constraints (see the
     module documentation for how values are read) and the fields are replaced with
     :func:`msgspec.structs.replace`; ``config`` itself is not changed. Variables that
-    are absent leave their field alone, and variables that name no field are ignored.
+    are absent leave their field alone. A ``KLAW_*`` variable that names no field is an
+    error when it looks like a misspelt configuration variable (the module
+    documentation gives the rule) and is ignored otherwise; ``KLAW_CONFIG`` is ignored
+    here, as it names the file, which :func:`~klaw_config.load_config` reads.
 
     Args:
         config: The configuration to start from.
@@ -126,16 +166,15 @@ def apply_environment(config: KlawConfig, environ: Mapping[str, str] | None = No
         ``config`` with the overrides applied (``config`` itself when there are none).
 
     Raises:
-        ConfigError: A variable's value is invalid for its field. The error's ``source``
-            names the variable and its ``path`` the field; the first invalid variable in
-            table order is reported.
+        ConfigError: A variable's value is invalid for its field (the error's ``source``
+            names the variable and its ``path`` the field), or a variable is a misspelt
+            one (``path`` is ``None`` and the reason names the closest real variable).
+            Of several, the first is reported: invalid values in table order, then
+            misspelt variables in name order.
     """
-    env = os.environ if environ is None else environ
-    changes: dict[str, dict[str, object]] = {}
-    for binding in _bindings():
-        text = env.get(binding.var.name)
-        if text is not None:
-            changes.setdefault(binding.var.section, {})[binding.var.field] = _parse(binding, text)
+    changes, errors = _read(os.environ if environ is None else environ)
+    if errors:
+        raise errors[0]
     if not changes:
         return config
     sections = {
@@ -143,6 +182,71 @@ def apply_environment(config: KlawConfig, environ: Mapping[str, str] | None = No
         for section, fields in changes.items()
     }
     return msgspec.structs.replace(config, **sections)
+
+
+def _environment_problems(environ: Mapping[str, str]) -> list[ConfigError]:
+    """Every problem :func:`apply_environment` would report, in its order."""
+    return _read(environ)[1]
+
+
+def _read(environ: Mapping[str, str]) -> tuple[dict[str, dict[str, object]], list[ConfigError]]:
+    """The fields the variables set, by section, and every problem with the variables."""
+    changes: dict[str, dict[str, object]] = {}
+    errors: list[ConfigError] = []
+    for binding in _bindings():
+        text = environ.get(binding.var.name)
+        if text is None:
+            continue
+        try:
+            value = _parse(binding, text)
+        except ConfigError as exc:
+            errors.append(exc)
+        else:
+            changes.setdefault(binding.var.section, {})[binding.var.field] = value
+    for name in sorted(environ):
+        error = _misspelt(name)
+        if error is not None:
+            errors.append(error)
+    return changes, errors
+
+
+def _misspelt(name: str) -> ConfigError | None:
+    """The error for ``name`` when it looks like a variable klaw reads but is not one."""
+    upper = name.upper()
+    real = _real_names()
+    if not upper.startswith(ENV_PREFIX) or name in real:
+        return None
+    rest = upper.removeprefix(ENV_PREFIX)
+    first_word = rest.split("_", 1)[0]
+    config_word = CONFIG_FILE_VARIABLE.removeprefix(ENV_PREFIX)
+    looks_like_ours = (
+        any(_spelling.is_near(first_word, word) for word in (*_sections(), config_word))
+        or rest in _field_words()
+        or any(_spelling.is_near(upper, variable) for variable in real)
+    )
+    if not looks_like_ours:
+        return None
+    suggestion = _spelling.closest(upper, real)
+    return ConfigError(
+        f"environment variable {name}",
+        f"unknown variable; did you mean {suggestion}?",
+    )
+
+
+@functools.cache
+def _real_names() -> tuple[str, ...]:
+    """Every variable klaw reads: the table's, then ``KLAW_CONFIG``."""
+    return (*(binding.var.name for binding in _bindings()), CONFIG_FILE_VARIABLE)
+
+
+@functools.cache
+def _sections() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(binding.var.section.upper() for binding in _bindings()))
+
+
+@functools.cache
+def _field_words() -> frozenset[str]:
+    return frozenset(binding.var.field.upper() for binding in _bindings())
 
 
 def _parse(binding: _Binding, text: str) -> object:
@@ -230,6 +334,8 @@ def _describe(info: msgspec.inspect.Type) -> str:
         return ", ".join([kind, *bounds])
     if isinstance(info, msgspec.inspect.StrType):
         return ", ".join(["string", *_string_bounds(info)])
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return "one of " + ", ".join(repr(value) for value in info.values)
     if isinstance(info, msgspec.inspect.UnionType):
         members = [m for m in info.types if not isinstance(m, msgspec.inspect.NoneType)]
         described = " or ".join(_describe(member) for member in members)

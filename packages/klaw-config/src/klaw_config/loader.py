@@ -4,49 +4,48 @@ A configuration is assembled in three layers, each overriding the one before:
 
 1. the defaults of :class:`~klaw_config.KlawConfig`;
 2. the TOML file: the ``path`` argument, else the file named by the ``KLAW_CONFIG``
-   environment variable (an empty ``KLAW_CONFIG`` counts as unset). A file that does not
-   exist gives the defaults; sections and keys it leaves out keep theirs;
+   environment variable (an empty ``KLAW_CONFIG`` counts as unset), else none. Sections
+   and keys the file leaves out keep their defaults;
 3. ``KLAW_<SECTION>_<FIELD>`` environment variables (see :mod:`klaw_config.env`).
 
-The file is decoded with ``msgspec.toml.decode(..., strict=False)``: this is the one
-boundary where text becomes configuration, so strings convert to numbers
-(``capacity = "128"`` is ``128``) while every constraint still applies.
+A file that is named must be there: a file that does not exist, is not a regular file
+(a directory, a FIFO, a device such as ``/dev/zero``) or holds more than 1 MiB is an
+error, found with :func:`os.stat` before the file is opened, so that no such file is
+read and nothing blocks. The file is decoded with
+``msgspec.toml.decode(..., strict=False)``: this is the one boundary where text becomes
+configuration, so strings convert to numbers (``capacity = "128"`` is ``128``) while
+every constraint still applies.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Final
 
 import msgspec
 
-from klaw_config import _files
-from klaw_config.env import apply_environment, environment_variables
+from klaw_config import _document, _files
+from klaw_config.env import (
+    CONFIG_FILE_VARIABLE,
+    _environment_problems,
+    apply_environment,
+    environment_variables,
+)
 from klaw_config.errors import ConfigError
 from klaw_config.model import KlawConfig
 
 __all__ = [
-    "CONFIG_FILE_VARIABLE",
     "ConfigSources",
     "load_config",
     "load_config_with_sources",
     "save_config",
 ]
 
-CONFIG_FILE_VARIABLE: Final = "KLAW_CONFIG"
-"""Environment variable naming the configuration file when no path is passed."""
-
-
 _SAVED_HEADER: Final = (
     "# klaw configuration. Keys left out keep their defaults;\n"
     "# `python -m klaw_config init FILE` writes a starter file that lists them all.\n"
 )
-
-# msgspec reports a validation error as "<reason> - at `$.<path>`" (no suffix at the root).
-_LOCATED = re.compile(r"(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?", re.DOTALL)
-_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<name>.*)`", re.DOTALL)
 
 
 class ConfigSources(msgspec.Struct, frozen=True):
@@ -56,18 +55,15 @@ class ConfigSources(msgspec.Struct, frozen=True):
     it next to the values.
 
     Attributes:
-        file: The configuration file consulted (the ``path`` argument, else
+        file: The configuration file read (the ``path`` argument, else
             ``KLAW_CONFIG``), or ``None`` when there was neither.
-        file_found: Whether ``file`` existed. A missing file contributes nothing.
         from_file: Dotted paths of the fields the file sets.
         from_environment: Dotted paths of the fields set by an environment variable,
             each mapped to the variable's name.
     """
 
     file: str | None
-    """The configuration file consulted, or ``None`` when there was none."""
-    file_found: bool
-    """Whether ``file`` existed. A missing file contributes nothing."""
+    """The configuration file read, or ``None`` when there was none."""
     from_file: frozenset[str]
     """Dotted paths of the fields the file sets, e.g. ``"channels.capacity"``."""
     from_environment: dict[str, str]
@@ -99,18 +95,21 @@ def load_config(path: str | os.PathLike[str] | None = None) -> KlawConfig:
 
     Args:
         path: The TOML file to read. ``None`` reads the file named by ``KLAW_CONFIG``,
-            or no file when that is unset or empty. A file that does not exist gives the
-            defaults (environment variables still apply).
+            or no file when that is unset or empty.
 
     Returns:
         The validated configuration.
 
     Raises:
-        ConfigError: For every failure, and nothing else: the file cannot be read or is
-            not UTF-8, it is not valid TOML, it has an unknown section or key, a value
-            has the wrong type or is out of range, or an environment variable's value is
-            invalid. The message names the file or variable and the field; the cause
-            (``OSError``, ``msgspec.ValidationError``, ...) is chained.
+        ConfigError: For every failure, and nothing else: the file does not exist, is
+            not a regular file, is larger than 1 MiB, cannot be read or is not UTF-8; it
+            is not valid TOML, it has an unknown section or key, a value has the wrong
+            type or is out of range; an environment variable's value is invalid, or a
+            ``KLAW_*`` variable is a misspelling of one klaw reads. The message names
+            the file or variable and the field; the cause (``OSError``,
+            ``msgspec.ValidationError``, ...) is chained. Of several problems the first
+            is raised, those of the file before those of the environment;
+            ``python -m klaw_config check`` lists them all.
     """
     return _load(path, os.environ, track=False)[0]
 
@@ -159,7 +158,7 @@ def save_config(config: KlawConfig, path: str | os.PathLike[str]) -> None:
     try:
         msgspec.convert(msgspec.to_builtins(config), KlawConfig)
     except msgspec.ValidationError as exc:
-        error = _validation_error(target, exc)
+        error = _document.validation_error(target, exc)
         raise ConfigError(target, f"refusing to save: {error.reason}", error.path) from exc
     body = msgspec.toml.encode(config).decode("utf-8")
     text = _SAVED_HEADER + (f"\n{body}" if body else "")
@@ -169,20 +168,17 @@ def save_config(config: KlawConfig, path: str | os.PathLike[str]) -> None:
 def _load(
     path: str | os.PathLike[str] | None, environ: Mapping[str, str], *, track: bool
 ) -> tuple[KlawConfig, ConfigSources | None]:
-    if path is not None:
-        file: str | None = os.fspath(path)
-    else:
-        file = environ.get(CONFIG_FILE_VARIABLE) or None
+    file, named_by = _file(path, environ)
     config = KlawConfig()
-    text = None if file is None else _files.read_text(file)
-    if file is not None and text is not None:
-        config = _decode(text, file)
+    text = None
+    if file is not None:
+        text = _files.read_text(file, named_by=named_by)
+        config = _document.decode(text, file)
     config = apply_environment(config, environ)
     if not track:
         return config, None
     sources = ConfigSources(
         file=file,
-        file_found=text is not None,
         from_file=frozenset() if text is None else _keys_set(text),
         from_environment={
             var.path: var.name for var in environment_variables() if var.name in environ
@@ -191,43 +187,32 @@ def _load(
     return config, sources
 
 
-def _decode(text: str, file: str) -> KlawConfig:
-    try:
-        return msgspec.toml.decode(text, type=KlawConfig, strict=False)
-    except msgspec.ValidationError as exc:
-        raise _validation_error(file, exc) from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(file, f"invalid TOML: {exc}") from exc
-    except RecursionError as exc:  # tomllib recurses into nested arrays and tables
-        raise ConfigError(file, "invalid TOML: values are nested too deeply") from exc
+def _problems(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> list[ConfigError]:
+    """Every problem :func:`load_config` could raise, in its order; ``[]`` when it loads.
+
+    The problems of the file, if there is one (one when it cannot be read or is not
+    valid TOML, else one per unknown section or key and per invalid value), then those of
+    the environment variables (one per invalid value or misspelt variable).
+    """
+    found: list[ConfigError] = []
+    file, named_by = _file(path, environ)
+    if file is not None:
+        try:
+            text = _files.read_text(file, named_by=named_by)
+        except ConfigError as exc:
+            found.append(exc)
+        else:
+            found += _document.problems(text, file)
+    return found + _environment_problems(environ)
 
 
-def _validation_error(source: str, exc: msgspec.ValidationError) -> ConfigError:
-    """Turn msgspec's message into a ConfigError with a dotted field path."""
-    located = _LOCATED.fullmatch(str(exc))
-    assert located is not None  # the pattern matches any text
-    reason = located["reason"]
-    parent = (located["path"] or "").lstrip(".")
-    unknown = _UNKNOWN_FIELD.fullmatch(reason)
-    if unknown is None:
-        return ConfigError(source, reason, parent or None)
-    name = unknown["name"]
-    known = ", ".join(_field_names(parent))
-    if parent:
-        return ConfigError(
-            source, f"unknown key in [{parent}]; known keys: {known}", f"{parent}.{name}"
-        )
-    return ConfigError(source, f"unknown section; known sections: {known}", name)
-
-
-def _field_names(parent: str) -> list[str]:
-    """The field names of the struct at dotted path ``parent`` ("" for the root)."""
-    info: msgspec.inspect.Type = msgspec.inspect.type_info(KlawConfig)
-    for part in filter(None, parent.split(".")):
-        assert isinstance(info, msgspec.inspect.StructType)
-        info = next(field.type for field in info.fields if field.name == part)
-    assert isinstance(info, msgspec.inspect.StructType)
-    return [field.name for field in info.fields]
+def _file(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """The file to read, if any, and the variable that named it, if one did."""
+    if path is not None:
+        return os.fspath(path), None
+    return environ.get(CONFIG_FILE_VARIABLE) or None, CONFIG_FILE_VARIABLE
 
 
 def _keys_set(text: str) -> frozenset[str]:

@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -75,6 +75,63 @@ class ChannelDefaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
         TimeoutSeconds,
         msgspec.Meta(description="Seconds a channel operation waits before it times out."),
     ] = 30.0
+    delivery: Annotated[
+        Literal["at_least_once", "at_most_once"],
+        msgspec.Meta(
+            description=(
+                "Ray channels: at_least_once leases each value to its receiver until it is "
+                "acknowledged and redelivers it if the receiver dies; at_most_once never "
+                "redelivers."
+            )
+        ),
+    ] = "at_least_once"
+    lease_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=1.0,
+            le=86400.0,
+            description=(
+                "Ray channels: seconds a received value may stay unacknowledged before it "
+                "returns to the channel for another receiver."
+            ),
+        ),
+    ] = 300.0
+    durable: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "Ray channels: keep the queue in an SQLite database on the actor's node, so "
+                "that a restarted actor loses nothing."
+            )
+        ),
+    ] = False
+    storage_dir: Annotated[
+        Annotated[str, msgspec.Meta(min_length=1)] | None,
+        msgspec.Meta(
+            description=(
+                "Directory, on the channel actor's node, of durable channels' databases. "
+                "Not set: $XDG_DATA_HOME/klaw/channels (~/.local/share/klaw/channels)."
+            )
+        ),
+    ] = None
+    coalesce: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "Ray channels: send() returns once the value is buffered (with room reserved "
+                "in the channel) and buffered values travel in batches; false: send() "
+                "returns once the value is in the channel."
+            )
+        ),
+    ] = True
+    prefetch: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=100_000,
+            description="Ray channels: most values one receiver fetches ahead of its caller.",
+        ),
+    ] = 128
 
 
 class ExecutorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

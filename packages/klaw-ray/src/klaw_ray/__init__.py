@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from klaw_ray.factory import Backend, channel
+from klaw_ray.factory import Backend, DeliveryMode, channel
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
 from klaw_ray.stats import ChannelStats, ReaderInfo
@@ -34,23 +34,29 @@ from klaw_wire import (
     ChannelEmptyError,
     ChannelFull,
     ChannelFullError,
+    ChannelRestarted,
+    ChannelRestartedError,
+    EndOfStream,
+    EndOfStreamError,
+    HandleClosed,
+    HandleClosedError,
+    PeerClosed,
+    PeerClosedError,
+    SenderLost,
+    SenderLostError,
 )
 
 if TYPE_CHECKING:
     from klaw_ray.ray import (
         CHANNEL_ACTOR_PREFIX,
-        BatchResult,
         ChannelMetadata,
         ChannelNotFoundError,
-        GetRequest,
-        PutRequest,
+        Delivery,
         RayChannelActor,
         RayReceiver,
         RayReferenceReceiver,
         RayReferenceSender,
         RaySender,
-        SingleResult,
-        Status,
         UnshippableTypeError,
         delete_channel,
         get_channel,
@@ -62,7 +68,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANNEL_ACTOR_PREFIX",
     "Backend",
-    "BatchResult",
     "ChannelBackend",
     "ChannelBackendError",
     "ChannelClosed",
@@ -73,11 +78,19 @@ __all__ = [
     "ChannelFullError",
     "ChannelMetadata",
     "ChannelNotFoundError",
+    "ChannelRestarted",
+    "ChannelRestartedError",
     "ChannelStats",
-    "GetRequest",
+    "Delivery",
+    "DeliveryMode",
+    "EndOfStream",
+    "EndOfStreamError",
+    "HandleClosed",
+    "HandleClosedError",
     "LocalReceiver",
     "LocalSender",
-    "PutRequest",
+    "PeerClosed",
+    "PeerClosedError",
     "RayChannelActor",
     "RayReceiver",
     "RayReferenceReceiver",
@@ -88,8 +101,8 @@ __all__ = [
     "ReferenceReceiver",
     "ReferenceSender",
     "Sender",
-    "SingleResult",
-    "Status",
+    "SenderLost",
+    "SenderLostError",
     "UnshippableTypeError",
     "channel",
     "delete_channel",
@@ -104,18 +117,14 @@ __all__ = [
 _RAY_NAMES = frozenset(
     {
         "CHANNEL_ACTOR_PREFIX",
-        "BatchResult",
         "ChannelMetadata",
         "ChannelNotFoundError",
-        "GetRequest",
-        "PutRequest",
+        "Delivery",
         "RayChannelActor",
         "RayReceiver",
         "RayReferenceReceiver",
         "RayReferenceSender",
         "RaySender",
-        "SingleResult",
-        "Status",
         "UnshippableTypeError",
         "delete_channel",
         "get_channel",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
-from klaw_wire import ChannelBackendError, ChannelClosedError
+from klaw_wire import EndOfStreamError
 
 __all__ = ["ClosingHandle", "IterableReceiver"]
 
@@ -36,8 +36,10 @@ class ClosingHandle:
 class IterableReceiver(ClosingHandle, Generic[T]):
     """Makes a receiver iterable with ``async for``.
 
-    Iteration ends when the channel closes cleanly (every sender closed, queue drained);
-    a backend failure (``ChannelBackendError``) is raised, never taken for the end.
+    Iteration ends at the end of the stream (:class:`~klaw_wire.EndOfStreamError`: every
+    sender closed, queue drained) and only there. Every other error propagates: a
+    handle the caller closed (:class:`~klaw_wire.HandleClosedError`), a lost sender, a
+    backend failure (:class:`~klaw_wire.ChannelBackendError`) are never taken for the end.
     """
 
     __slots__ = ()
@@ -52,7 +54,5 @@ class IterableReceiver(ClosingHandle, Generic[T]):
     async def __anext__(self) -> T:
         try:
             return await self.recv()
-        except ChannelBackendError:
-            raise
-        except ChannelClosedError:
+        except EndOfStreamError:
             raise StopAsyncIteration from None

@@ -6,9 +6,14 @@ import asyncio
 import contextlib
 from collections import deque
 
-__all__ = ["Waiters", "wait_in", "wake_all", "wake_one"]
+__all__ = ["Waiters", "count_waiting", "wait_in", "wake_all", "wake_one"]
 
 Waiters = deque[asyncio.Future[None]]
+
+
+def count_waiting(waiters: Waiters) -> int:
+    """How many waiters still wait (a woken one may not have left the queue yet)."""
+    return sum(1 for waiter in waiters if not waiter.done())
 
 
 def wake_one(waiters: Waiters) -> None:

@@ -10,14 +10,17 @@ from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 if TYPE_CHECKING:
     from klaw_config import KlawConfig
     from klaw_ray.protocols import Receiver, Sender
-    from klaw_ray.ray._handles import RayReceiver, RaySender
+    from klaw_ray.ray import RayReceiver, RaySender
 
-__all__ = ["Backend", "channel"]
+__all__ = ["Backend", "DeliveryMode", "channel"]
 
 T = TypeVar("T")
 
 Backend = Literal["local", "ray"]
 """Where a channel lives: ``"local"`` (this event loop) or ``"ray"`` (a Ray actor)."""
+
+DeliveryMode = Literal["at_least_once", "at_most_once"]
+"""What a Ray channel promises when a receiver dies: see :func:`channel`."""
 
 
 @overload
@@ -29,6 +32,9 @@ async def channel(
     name: str | None = None,
     namespace: str | None = None,
     unbounded: bool = False,
+    durable: bool | None = None,
+    delivery: DeliveryMode | None = None,
+    coalesce: bool | None = None,
     config: KlawConfig | None = None,
 ) -> tuple[LocalSender[T], LocalReceiver[T]]: ...
 
@@ -42,6 +48,9 @@ async def channel(
     name: str | None = None,
     namespace: str | None = None,
     unbounded: bool = False,
+    durable: bool | None = None,
+    delivery: DeliveryMode | None = None,
+    coalesce: bool | None = None,
     config: KlawConfig | None = None,
 ) -> tuple[LocalSender[Any], LocalReceiver[Any]]: ...
 
@@ -55,6 +64,9 @@ async def channel(
     name: str | None = None,
     namespace: str | None = None,
     unbounded: bool = False,
+    durable: bool | None = None,
+    delivery: DeliveryMode | None = None,
+    coalesce: bool | None = None,
     config: KlawConfig | None = None,
 ) -> tuple[RaySender[T], RayReceiver[T]]: ...
 
@@ -68,6 +80,9 @@ async def channel(
     name: str | None = None,
     namespace: str | None = None,
     unbounded: bool = False,
+    durable: bool | None = None,
+    delivery: DeliveryMode | None = None,
+    coalesce: bool | None = None,
     config: KlawConfig | None = None,
 ) -> tuple[RaySender[Any], RayReceiver[Any]]: ...
 
@@ -81,6 +96,9 @@ async def channel(
     name: str | None = None,
     namespace: str | None = None,
     unbounded: bool = False,
+    durable: bool | None = None,
+    delivery: DeliveryMode | None = None,
+    coalesce: bool | None = None,
     config: KlawConfig | None = None,
 ) -> tuple[Sender[T], Receiver[T]]: ...
 
@@ -94,6 +112,9 @@ async def channel(
     name: str | None = None,
     namespace: str | None = None,
     unbounded: bool = False,
+    durable: bool | None = None,
+    delivery: DeliveryMode | None = None,
+    coalesce: bool | None = None,
     config: KlawConfig | None = None,
 ) -> tuple[Sender[Any], Receiver[Any]]: ...
 
@@ -106,6 +127,9 @@ async def channel(
     name: str | None = None,
     namespace: str | None = None,
     unbounded: bool = False,
+    durable: bool | None = None,
+    delivery: DeliveryMode | None = None,
+    coalesce: bool | None = None,
     config: KlawConfig | None = None,
 ) -> tuple[Sender[Any], Receiver[Any]]:
     """Open a bounded (or unbounded) typed channel and return its first two handles.
@@ -131,14 +155,24 @@ async def channel(
         namespace: The Ray namespace of a named channel; defaults to ``ray.namespace``.
         unbounded: Create a channel without a capacity limit (``capacity`` must be
             ``None``).
+        durable: Ray only: keep the channel's state in an SQLite database on the
+            actor's node, so that a restarted actor resumes with nothing lost; ``None``
+            takes ``channels.durable``.
+        delivery: Ray only: ``"at_least_once"`` leases each received value to its
+            receiver until acknowledged and redelivers it if the receiver dies;
+            ``"at_most_once"`` never redelivers. ``None`` takes ``channels.delivery``.
+        coalesce: Ray only: ``True`` lets ``send`` return once the value is buffered
+            (values travel in batches); ``False`` returns once it is in the channel.
+            ``None`` takes ``channels.coalesce``.
         config: The configuration to use instead of loading one.
 
     Returns:
         ``(sender, receiver)``.
 
     Raises:
-        ValueError: An argument is out of range (capacity, name, namespace, backend), or
-            ``unbounded`` was combined with a ``capacity``.
+        ValueError: An argument is out of range (capacity, name, namespace, backend,
+            delivery), ``unbounded`` was combined with a ``capacity``, or a Ray-only
+            option was given for the local backend.
         klaw_config.ConfigError: No ``config`` was given and loading it failed.
         ChannelBackendError: The Ray backend could not start or reach its actor.
 
@@ -154,14 +188,22 @@ async def channel(
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if delivery not in (None, "at_least_once", "at_most_once"):
+        raise ValueError(f"delivery must be 'at_least_once' or 'at_most_once', got {delivery!r}")
     capacity, name, namespace, config = resolve_arguments(
         capacity, name=name, namespace=namespace, unbounded=unbounded, config=config
     )
     if backend == "local":
-        if namespace is not None:
-            raise ValueError("namespace applies to the Ray backend only")
+        for option, given in (
+            ("namespace", namespace),
+            ("durable", durable),
+            ("delivery", delivery),
+            ("coalesce", coalesce),
+        ):
+            if given is not None:
+                raise ValueError(f"{option} applies to the Ray backend only")
         return local_channel(capacity, name=name or "")
-    from klaw_ray.ray._handles import ray_channel  # noqa: PLC0415 - imports Ray
+    from klaw_ray.ray import ray_channel  # noqa: PLC0415 - imports Ray
 
     return await ray_channel(
         capacity,
@@ -169,4 +211,7 @@ async def channel(
         name=name,
         namespace=namespace or config.ray.namespace,
         config=config,
+        durable=durable,
+        delivery=delivery,
+        coalesce=coalesce,
     )

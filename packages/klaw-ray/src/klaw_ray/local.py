@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from klaw_ray._arguments import UNBOUNDED, check_batch_args
 from klaw_ray._handles import ClosingHandle, IterableReceiver
-from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
+from klaw_ray._waiters import Waiters, count_waiting, wait_in, wake_all, wake_one
 from klaw_ray.stats import ChannelStats
 from klaw_types import Err, Ok, Result
 from klaw_wire import (
@@ -27,6 +27,9 @@ from klaw_wire import (
     ChannelClosedError,
     ChannelEmpty,
     ChannelFull,
+    EndOfStreamError,
+    HandleClosedError,
+    PeerClosedError,
 )
 
 __all__ = ["LocalReceiver", "LocalSender", "local_channel"]
@@ -73,6 +76,8 @@ class _LocalState(Generic[T]):
             open_senders=self.senders,
             open_receivers=self.receivers,
             closed=self.senders == 0,
+            waiting_senders=count_waiting(self.putters),
+            waiting_receivers=count_waiting(self.getters),
             extras={"name": self.name} if self.name else {},
         )
 
@@ -89,9 +94,9 @@ class LocalSender(ClosingHandle, Generic[T]):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ChannelClosedError(channel_id=self._state.name, detail="this sender is closed")
+            raise HandleClosedError(channel_id=self._state.name, detail="this sender is closed")
         if self._state.receivers == 0:
-            raise ChannelClosedError(channel_id=self._state.name, detail="every receiver is closed")
+            raise PeerClosedError(channel_id=self._state.name, detail="every receiver is closed")
 
     async def send(self, value: T) -> None:
         """Send ``value``, waiting while the channel is full.
@@ -100,8 +105,9 @@ class LocalSender(ClosingHandle, Generic[T]):
             value: The value; it is handed over as is, not copied.
 
         Raises:
-            ChannelClosedError: This sender is closed, or every receiver is (also when
-                that happens while waiting).
+            HandleClosedError: This sender is closed (also when closed while waiting).
+            PeerClosedError: Every receiver is closed (also when that happens while
+                waiting).
         """
         state = self._state
         self._check_open()
@@ -142,25 +148,31 @@ class LocalSender(ClosingHandle, Generic[T]):
         """Send ``values`` in order, waiting for room as needed.
 
         Values are accepted one by one: if the call is cancelled or fails part-way, the
-        values before that point were sent and the rest were not.
+        values before that point were sent and the rest were not. An empty batch still
+        checks that sending is possible.
 
         Args:
             values: The values.
 
         Raises:
-            ChannelClosedError: As for :meth:`send`.
+            HandleClosedError: This sender is closed.
+            PeerClosedError: Every receiver is closed.
         """
+        self._check_open()
         for value in values:
             await self.send(value)
+
+    async def flush(self) -> None:
+        """Return at once: a local ``send`` puts its value in the channel before returning."""
 
     def clone(self) -> LocalSender[T]:
         """Return another sender handle; the channel stays open until all are closed.
 
         Raises:
-            ChannelClosedError: This handle is closed.
+            HandleClosedError: This handle is closed.
         """
         if self._closed:
-            raise ChannelClosedError(channel_id=self._state.name, detail="this sender is closed")
+            raise HandleClosedError(channel_id=self._state.name, detail="this sender is closed")
         return LocalSender(self._state)
 
     async def close(self) -> None:
@@ -194,10 +206,8 @@ class LocalReceiver(IterableReceiver[T]):
 
     def _closed_error(self) -> ChannelClosedError:
         if self._closed:
-            reason = "this receiver is closed"
-        else:
-            reason = "every sender is closed and the channel is drained"
-        return ChannelClosedError(channel_id=self._state.name, detail=reason)
+            return HandleClosedError(channel_id=self._state.name, detail="this receiver is closed")
+        return EndOfStreamError(channel_id=self._state.name)
 
     async def recv(self) -> T:
         """Receive the next value, waiting while the channel is empty.
@@ -206,8 +216,8 @@ class LocalReceiver(IterableReceiver[T]):
             The value.
 
         Raises:
-            ChannelClosedError: This receiver is closed, or every sender is closed and
-                nothing is left.
+            EndOfStreamError: Every sender is closed and nothing is left.
+            HandleClosedError: This receiver is closed (also when closed while waiting).
         """
         state = self._state
         buffer = state.buffer
@@ -252,7 +262,8 @@ class LocalReceiver(IterableReceiver[T]):
         Raises:
             TypeError: ``max_items`` is not an int.
             ValueError: ``max_items < 1`` or ``timeout < 0``.
-            ChannelClosedError: This receiver is closed, or closed and drained.
+            EndOfStreamError: Every sender is closed and nothing is left.
+            HandleClosedError: This receiver is closed.
         """
         check_batch_args(max_items, timeout)
         state = self._state
@@ -272,7 +283,7 @@ class LocalReceiver(IterableReceiver[T]):
         """Return another receiver handle; receivers compete for values.
 
         Raises:
-            ChannelClosedError: This handle is closed.
+            HandleClosedError: This handle is closed.
         """
         if self._closed:
             raise self._closed_error()

@@ -11,11 +11,18 @@ Semantics shared by every backend:
 * Values from one sender are received in the order that sender sent them.
 * A channel closes for receivers once *every* sender handle (the original and all its
   clones) is closed; receivers then drain what is queued and get
-  :class:`~klaw_wire.ChannelClosedError`, and ``async for`` ends.
-* Once every receiver handle is closed, sends fail with ``ChannelClosedError``.
+  :class:`~klaw_wire.EndOfStreamError`, and ``async for`` ends. That is the only error
+  ``async for`` treats as the end: every other one propagates.
+* Once every receiver handle is closed, sends fail with
+  :class:`~klaw_wire.PeerClosedError`.
 * Nothing a send accepted is lost while the channel lives, and a cancelled ``send`` or
   ``recv`` neither loses nor duplicates a value.
-* Using a handle after closing it raises ``ChannelClosedError``; closing twice is a no-op.
+* Using a handle after closing it raises :class:`~klaw_wire.HandleClosedError`; closing
+  twice is a no-op.
+* All three are :class:`~klaw_wire.ChannelClosedError` subclasses, and so is
+  :class:`~klaw_wire.ChannelBackendError` (the backend failed): a consumer that stops at
+  the end of the stream catches ``EndOfStreamError``, not ``ChannelClosedError``, so that a
+  failure is not mistaken for the end.
 """
 
 from __future__ import annotations
@@ -47,12 +54,26 @@ class Sender(Protocol[T_contra]):
     async def send(self, value: T_contra) -> None:
         """Send one value, waiting while the channel is full.
 
+        A backend may return once the value is accepted for sending (buffered, with room
+        reserved for it) rather than once it is in the channel: then a failure to
+        deliver it is raised by the next call (``send``, ``flush`` or ``close``).
+
         Args:
             value: The value to send.
 
         Raises:
-            ChannelClosedError: This handle is closed, or every receiver is.
+            HandleClosedError: This handle is closed.
+            PeerClosedError: Every receiver is closed.
             ChannelBackendError: The backend failed (Ray: the actor died or is unreachable).
+        """
+        ...
+
+    async def flush(self) -> None:
+        """Return once every value sent before this call is in the channel.
+
+        Raises:
+            PeerClosedError: Every receiver closed before a value could be delivered.
+            ChannelBackendError: The backend failed.
         """
         ...
 
@@ -75,7 +96,8 @@ class Sender(Protocol[T_contra]):
             values: The values to send.
 
         Raises:
-            ChannelClosedError: This handle is closed, or every receiver is.
+            HandleClosedError: This handle is closed.
+            PeerClosedError: Every receiver is closed.
         """
         ...
 
@@ -85,7 +107,7 @@ class Sender(Protocol[T_contra]):
         The channel stays open for receivers until every clone is closed.
 
         Raises:
-            ChannelClosedError: This handle is already closed.
+            HandleClosedError: This handle is already closed.
         """
         ...
 
@@ -118,8 +140,8 @@ class Receiver(Protocol[T_co]):
             The next value.
 
         Raises:
-            ChannelClosedError: Every sender is closed and the queue is drained, or this
-                handle is closed.
+            EndOfStreamError: Every sender is closed and the queue is drained.
+            HandleClosedError: This handle is closed.
             ChannelBackendError: The backend failed.
         """
         ...
@@ -147,7 +169,7 @@ class Receiver(Protocol[T_co]):
 
         Raises:
             ValueError: ``max_items`` is below 1 or ``timeout`` is negative.
-            ChannelClosedError: Every sender is closed and the queue is drained.
+            EndOfStreamError: Every sender is closed and the queue is drained.
         """
         ...
 
@@ -157,7 +179,7 @@ class Receiver(Protocol[T_co]):
         Receivers compete: each value goes to exactly one of them.
 
         Raises:
-            ChannelClosedError: This handle is already closed.
+            HandleClosedError: This handle is already closed.
         """
         ...
 

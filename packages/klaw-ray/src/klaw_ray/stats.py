@@ -33,13 +33,25 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     Attributes:
         backend: ``"local"`` or ``"ray"``.
         capacity: Most values the channel holds; ``None`` for an unbounded channel.
-        size: Values queued now.
+        size: Values queued now (on Ray: not counting those leased to receivers).
         high_watermark: Most values ever queued at once.
         total_sent: Values accepted by sends since the channel was created.
         total_received: Values handed to receivers since the channel was created.
         open_senders: Sender handles not yet closed.
         open_receivers: Receiver handles not yet closed.
         closed: ``True`` once every sender is closed (receivers drain, then stop).
+        waiting_senders: Sends waiting for room now (on Ray: waiting calls in the actor).
+        waiting_receivers: Receives waiting for a value now (on Ray: waiting calls in the
+            actor).
+        leased: Values handed to receivers and not yet acknowledged (Ray only).
+        reserved: Room granted to senders and not yet used: values buffered in sender
+            handles or on their way (Ray only).
+        redelivered: Values handed out again after their receiver died or their lease
+            expired (Ray only).
+        lost: Values lost with a receiver that died, in at-most-once mode (Ray only).
+        lost_senders: Sender handles whose process died without closing them (Ray only).
+        incarnation: The channel actor's incarnation; it changes when the actor restarts
+            (Ray only).
         readers_per_node: Receiver handles seen, counted per Ray node id (Ray only).
         readers: One :class:`ReaderInfo` per receiver handle seen (Ray only).
         extras: Backend-specific figures, e.g. the actor's name and namespace.
@@ -54,6 +66,14 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     open_senders: int = 0
     open_receivers: int = 0
     closed: bool = False
+    waiting_senders: int = 0
+    waiting_receivers: int = 0
+    leased: int = 0
+    reserved: int = 0
+    redelivered: int = 0
+    lost: int = 0
+    lost_senders: int = 0
+    incarnation: int = 0
     readers_per_node: dict[str, int] = msgspec.field(default_factory=dict)
     readers: tuple[ReaderInfo, ...] = ()
     extras: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -30,8 +30,8 @@ from klaw_ray.factory import Backend, channel
 from klaw_ray.protocols import Receiver, Sender
 from klaw_wire import (
     ChannelBackendError,
-    ChannelClosedError,
     DataMessage,
+    EndOfStreamError,
     WireHeader,
     get_codec_pool,
 )
@@ -204,7 +204,7 @@ async def consume(receiver: Receiver[Order], batch: int) -> ConsumerSummary:
                 orders = await receiver.recv_batch(batch, timeout=1.0)
             except ChannelBackendError:
                 raise
-            except ChannelClosedError:  # every producer is done and the channel drained
+            except EndOfStreamError:  # every producer is done and the channel drained
                 break
             now = time.time_ns()
             for order in orders:

@@ -87,7 +87,7 @@ def _build_parser() -> _Parser:
 
 def _demo(args: argparse.Namespace) -> int:
     from klaw_config import load_config  # noqa: PLC0415 - keep `klaw --help` fast
-    from klaw_ray.cli._demo import DemoOptions, progress_bar, run_demo  # noqa: PLC0415
+    from klaw_ray.cli._demo import DemoOptions, DemoReport, progress_bar, run_demo  # noqa: PLC0415
 
     options = DemoOptions(
         backend=args.backend,
@@ -97,7 +97,19 @@ def _demo(args: argparse.Namespace) -> int:
         capacity=args.capacity,
         batch=args.batch,
     )
-    report = asyncio.run(run_demo(options, load_config(), progress_bar()))
+    config = load_config()  # a bad configuration fails before anything starts
+    where = "an embedded or configured Ray cluster" if args.backend == "ray" else "this process"
+    status = (
+        f"klaw demo: moving {args.messages:,} orders through a {args.backend} channel in {where}"
+    )
+
+    async def announced() -> DemoReport:
+        # Printed from inside the event loop, so that a Ctrl-C right after it is
+        # handled by asyncio.run like any other.
+        print(status, file=sys.stderr, flush=True)
+        return await run_demo(options, config, progress_bar())
+
+    report = asyncio.run(announced())
     print(report.table())
     return 0 if report.exactly_once else 1
 

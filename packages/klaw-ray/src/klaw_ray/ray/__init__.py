@@ -10,40 +10,25 @@ handles, the channel actor, the messages they exchange, Ray start-up, the pickli
 from __future__ import annotations
 
 from klaw_ray.ray._actor import RayChannelActor
-from klaw_ray.ray._handles import (
-    RayReceiver,
-    RayReferenceReceiver,
-    RayReferenceSender,
-    RaySender,
-    ray_channel,
-    reference_channel,
-)
-from klaw_ray.ray._messages import (
-    BatchResult,
-    ChannelMetadata,
-    GetRequest,
-    PutRequest,
-    SingleResult,
-    Status,
-)
+from klaw_ray.ray._messages import ChannelMetadata
 from klaw_ray.ray._named import ChannelNotFoundError, delete_channel, get_channel, list_channels
 from klaw_ray.ray._naming import CHANNEL_ACTOR_PREFIX
+from klaw_ray.ray._open import ray_channel, reference_channel
 from klaw_ray.ray._pickling import UnshippableTypeError
+from klaw_ray.ray._receiver import Delivery, RayReceiver
+from klaw_ray.ray._reference import RayReferenceReceiver, RayReferenceSender
+from klaw_ray.ray._sender import RaySender
 
 __all__ = [
     "CHANNEL_ACTOR_PREFIX",
-    "BatchResult",
     "ChannelMetadata",
     "ChannelNotFoundError",
-    "GetRequest",
-    "PutRequest",
+    "Delivery",
     "RayChannelActor",
     "RayReceiver",
     "RayReferenceReceiver",
     "RayReferenceSender",
     "RaySender",
-    "SingleResult",
-    "Status",
     "UnshippableTypeError",
     "delete_channel",
     "get_channel",

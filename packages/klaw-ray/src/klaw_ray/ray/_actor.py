@@ -1,89 +1,93 @@
-"""``RayChannelActor``: the Ray actor that holds a channel's queue of encoded values.
+"""``RayChannelActor``: the Ray actor that holds one channel.
 
-The actor never raises for channel conditions: every method returns a status code
-(``"ok"``, ``"full"``, ``"empty"``, ``"closed"``, ``"invalid"``, ``"withdrawn"``) in a
-:class:`SingleResult` or :class:`BatchResult`, which the handles in
-:mod:`klaw_ray.ray._handles` turn into values, ``Result``s and exceptions. Values arrive
-and leave as klaw-wire ``DataMessage`` envelopes encoded by the codec pool, one envelope
-per call whatever the number of values, and are queued as the encoded bytes of each
-value: the actor checks them against the channel's value type but never keeps them as
-Python objects.
+The actor decodes each request, applies it to its :class:`~klaw_ray.ray._core.ChannelCore`
+(which states the channel's invariants) and answers with a status, never an exception
+for a channel condition. Values arrive and leave as klaw-wire ``DataMessage`` envelopes,
+one per call whatever the number of values; the actor checks every value against the
+channel's value type with the decoder receivers use, so a value the channel accepts is
+one every receiver can decode, and keeps each as its encoded bytes.
 
-Ordering: each sending process numbers its calls (the envelope header's ``seq``); the actor
-runs one writer's puts in that order even when Ray delivers pipelined calls out of order.
+Concurrency: the actor is an async actor on one event loop. Calls that wait (a ``get``
+for a value, a ``reserve`` for room) are bounded: at most ``waiting_limit`` wait at once
+(``ray.max_concurrency``), and one more is refused with a clear error instead of
+waiting. Ray runs far more calls at once than that bound (see
+:func:`actor_concurrency`), so however many handles wait, a consumer's ``get``, an
+acknowledgement, a close and ``stats()`` always get through. Each process using the
+channel also keeps one ``hold`` call waiting, for liveness (see
+:mod:`klaw_ray.ray._liveness`).
 
-Waiting: a blocking put waits in the actor for room, keeping its writer's turn so that
-the writer's later calls stay behind it; a get waits for a value for at most
-``poll_seconds`` (the handle calls again until its own deadline). A dead or killed actor
-fails every call in flight at once, so no handle waits on a call that cannot return. A
-handle whose caller is cancelled mid-call withdraws its put (``withdraw``) or abandons
-its get (``abandon``) and puts back anything it was handed (``requeue``), so
-cancellation loses and duplicates nothing.
+Failure: every answer carries the actor's incarnation. A restarted actor of a channel
+that is not durable has lost its values; it answers ``"restarted"`` to every request
+from a handle of the old incarnation, so that the handle raises instead of carrying on
+over a hole in the stream. A durable channel (:mod:`klaw_ray.ray._durable`) resumes
+from its database instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections import deque
-from typing import Any, Generic, TypeVar
+import uuid
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 import ray
 
-from klaw_ray._arguments import UNBOUNDED
-from klaw_ray._waiters import Waiters, wait_in, wake_all, wake_one
+from klaw_ray.ray._core import ChannelCore, Entry, Problem
 from klaw_ray.ray._messages import (
-    BatchResult,
+    AckRequest,
     ChannelMetadata,
+    CloseRequest,
+    GetAnswer,
     GetRequest,
     PutRequest,
-    SingleResult,
-    Status,
-    encode_answer_or_request,
+    ReserveRequest,
+    SendAnswer,
+    encode_message,
 )
 from klaw_ray.ray._naming import now_ms
 from klaw_ray.ray._validator import RawItems, _TypeValidator
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
 
-__all__ = ["RayChannelActor"]
+__all__ = ["RayChannelActor", "actor_concurrency"]
 
 T = TypeVar("T")
 
-_TURN_PATIENCE = 30.0
-_PUT_REQUEST = msgspec.msgpack.Decoder(PutRequest)
-_GET_REQUEST = msgspec.msgpack.Decoder(GetRequest)
+_HOLD_LIMIT = 10_000
+"""Most processes one channel watches at once (one waiting ``hold`` call each)."""
+_FREE_CALLS = 1_000
+"""Calls that do not wait (puts, acknowledgements, closes, statistics) Ray may run at once."""
+
+
+def actor_concurrency(waiting_limit: int) -> int:
+    """Ray's ``max_concurrency`` for a channel actor allowing ``waiting_limit`` waiting calls.
+
+    Room for every waiting call, every process's ``hold`` and ``_FREE_CALLS`` more, so
+    that waiting calls can never fill the actor.
+    """
+    return waiting_limit + _HOLD_LIMIT + _FREE_CALLS
+
+
+# What msgspec raises for malformed bytes: DecodeError (a ValueError), UnicodeDecodeError
+# (a ValueError) for invalid strings, RecursionError for hostile nesting.
+_MALFORMED = (ValueError, RecursionError)
+_PUT = msgspec.msgpack.Decoder(PutRequest)
+_RESERVE = msgspec.msgpack.Decoder(ReserveRequest)
+_GET = msgspec.msgpack.Decoder(GetRequest)
+_ACK = msgspec.msgpack.Decoder(AckRequest)
+_CLOSE = msgspec.msgpack.Decoder(CloseRequest)
 
 
 class _Checkpoint(msgspec.Struct, frozen=True, gc=False):
-    """The persistent part of a channel's state, as ``get_checkpoint_state`` encodes it."""
+    """The values and totals of a channel, as ``get_checkpoint_state`` encodes them."""
 
     items: list[bytes]
     total_sent: int
     total_received: int
     high_watermark: int
-
-
-class _ChannelActorState(msgspec.Struct, gc=True):
-    """Everything the actor mutates: long-lived, so tracked by the garbage collector."""
-
-    capacity: int
-    queue: deque[Any] = msgspec.field(default_factory=deque)  # Raw, or ObjectRef
-    senders: set[str] = msgspec.field(default_factory=set)
-    receivers: set[str] = msgspec.field(default_factory=set)
-    readers: dict[str, ReaderInfo] = msgspec.field(default_factory=dict)
-    next_seq: dict[str, int] = msgspec.field(default_factory=dict)
-    withdrawn: set[tuple[str, int]] = msgspec.field(default_factory=set)
-    total_sent: int = 0
-    total_received: int = 0
-    high_watermark: int = 0
-    getters: Waiters = msgspec.field(default_factory=deque)
-    putters: Waiters = msgspec.field(default_factory=deque)
-    turns: dict[str, Waiters] = msgspec.field(default_factory=dict)
-    pending_puts: dict[tuple[str, int], asyncio.Future[None]] = msgspec.field(default_factory=dict)
-    pending_gets: dict[tuple[str, int], asyncio.Future[None]] = msgspec.field(default_factory=dict)
 
 
 def _was_restarted() -> bool:
@@ -97,21 +101,28 @@ def _was_restarted() -> bool:
 
 
 class RayChannelActor(Generic[T]):
-    """The bounded queue behind a Ray channel. Create it through :func:`klaw_ray.channel`.
+    """The channel behind Ray handles. Create it through :func:`klaw_ray.channel`.
 
-    It runs as an async actor (``num_cpus=0``) so that many handles can wait on it at
-    once. Every method is a coroutine executed on the actor's event loop, so state changes
-    are atomic between ``await`` points.
+    It runs as an async actor (``num_cpus=0``): every method is a coroutine on the
+    actor's event loop, so state changes are atomic between ``await`` points.
 
     Args:
-        capacity: Most values queued at once; ``None`` for unbounded.
+        capacity: Most values held at once (queued, leased to receivers and reserved by
+            senders); ``None`` for unbounded.
         value_type: Type every value is checked against; ``None`` accepts any value.
         name: The channel's name, used in envelopes and errors.
         namespace: The Ray namespace of a named channel.
         senders: Ids of the sender handles open at creation.
         receivers: Ids of the receiver handles open at creation.
+        process: The creating process's id (holder of those handles).
         by_reference: Carry object references (``put_refs``) instead of encoded values.
-        poll_seconds: Longest a single ``get`` waits for a value before answering.
+        delivery: ``"at_least_once"`` or ``"at_most_once"``.
+        lease_seconds: How long a value stays leased without an acknowledgement.
+        durable: Keep the state in SQLite under ``storage_dir`` (named channels only).
+        storage_dir: Directory of durable channels' databases; ``None`` for the default.
+        waiting_limit: Most calls waiting at once (gets and reserves); one more is
+            answered ``"busy"``.
+        poll_seconds: Longest a single ``get`` waits before answering ``"empty"``.
     """
 
     def __init__(
@@ -122,21 +133,31 @@ class RayChannelActor(Generic[T]):
         namespace: str,
         senders: list[str],
         receivers: list[str],
+        process: str = "",
         by_reference: bool = False,
-        poll_seconds: float = 1.0,
+        delivery: Literal["at_least_once", "at_most_once"] = "at_least_once",
+        lease_seconds: float = 300.0,
+        durable: bool = False,
+        storage_dir: str | None = None,
+        waiting_limit: int = 64,
+        poll_seconds: float = 10.0,
     ) -> None:
-        self._state = _ChannelActorState(capacity=UNBOUNDED if capacity is None else capacity)
-        # A restarted actor lost its state, including which handles are open: those it
-        # was created with may have closed since. It learns the open handles again as
-        # they call it (see _adopt). It reports the end of the stream only once a sender
-        # has shown itself since the restart and every sender it knows has closed, and
-        # refuses puts for want of receivers only on the same terms for receivers.
-        self._restarted = _was_restarted()
-        self._sender_seen = self._receiver_seen = not self._restarted
-        self._closed_handles: set[str] = set()
-        if not self._restarted:
-            self._state.senders.update(senders)
-            self._state.receivers.update(receivers)
+        restarted = _was_restarted()
+        self._incarnation = time.time_ns() // 1000
+        self._core = ChannelCore(
+            capacity,
+            at_least_once=delivery == "at_least_once",
+            lease_seconds=lease_seconds,
+            incarnation=self._incarnation,
+            restarted=restarted,
+            waiting_limit=waiting_limit,
+        )
+        self._restarted = restarted
+        if not restarted:
+            for handle_id in senders:
+                self._core.register("sender", handle_id, process)
+            for handle_id in receivers:
+                self._core.register("receiver", handle_id, process)
         self._validator = _TypeValidator.for_type(value_type)
         self._metadata = ChannelMetadata(
             name=name,
@@ -144,430 +165,334 @@ class RayChannelActor(Generic[T]):
             capacity=capacity,
             value_type=value_type,
             by_reference=by_reference,
+            durable=False,
+            delivery=delivery,
+            lease_seconds=lease_seconds,
+            incarnation=self._incarnation,
+            key=uuid.uuid4().hex,
             created_at=time.time(),
         )
         self._poll_seconds = poll_seconds
+        self._holds: dict[str, asyncio.Event] = {}
+        self._watched: set[str] = set()
+        self._expiry: asyncio.Task[None] | None = None
 
-    # --- handles -----------------------------------------------------------------------
+    # --- handles and processes ---------------------------------------------------------
 
     async def metadata(self) -> ChannelMetadata:
         """Return what a handle needs to attach to this channel."""
         return self._metadata
 
-    async def add_sender(self, handle_id: str) -> None:
-        """Count a new sender handle as open (unless it has closed already)."""
-        self._adopt(self._state.senders, handle_id)
+    async def register(
+        self, kind: Literal["sender", "receiver"], handle_id: str, process: str
+    ) -> None:
+        """Count a new handle (a clone, or one of :func:`get_channel`) as open."""
+        self._core.register(kind, handle_id, process)
 
-    async def add_receiver(self, handle_id: str) -> None:
-        """Count a new receiver handle as open (unless it has closed already)."""
-        self._adopt(self._state.receivers, handle_id)
+    async def hold(self, process: str) -> None:
+        """Wait as long as ``process`` lives (see :mod:`klaw_ray.ray._liveness`)."""
+        await self._holds.setdefault(process, asyncio.Event()).wait()
 
-    async def close_sender(self, handle_id: str) -> None:
-        """Close a sender handle; the last one closes the channel for receivers."""
-        state = self._state
-        state.senders.discard(handle_id)
-        self._closed_handles.add(handle_id)
-        self._sender_seen = True
-        wake_all(state.putters)
-        if self._senders_done():
-            wake_all(state.getters)
+    async def watch(self, process: str, holds: list[Any]) -> None:
+        """Start watching ``process``: when its ``hold`` reference fails, it died."""
+        if process in self._watched:
+            return
+        self._watched.add(process)
+        asyncio.get_running_loop().create_task(self._watch(process, holds[0]))
 
-    async def close_receiver(self, handle_id: str) -> None:
-        """Close a receiver handle; once none is left, puts fail."""
-        state = self._state
-        state.receivers.discard(handle_id)
-        self._closed_handles.add(handle_id)
-        self._receiver_seen = True
-        wake_all(state.getters)
-        if self._receivers_done():
-            wake_all(state.putters)
+    async def _watch(self, process: str, hold: Any) -> None:
+        try:
+            await hold
+        except ray.exceptions.RayError:  # OwnerDiedError: the process is gone
+            self._core.process_died(process)
+        finally:
+            self._watched.discard(process)
+            self._holds.pop(process, None)
 
-    async def close_all(self) -> None:
-        """Close every handle at once (used when the channel is deleted)."""
-        self._state.senders.clear()
-        self._state.receivers.clear()
-        wake_all(self._state.putters)
-        wake_all(self._state.getters)
+    def process_died(self, process: str) -> list[str]:
+        """Treat every handle ``process`` held as dead; return their ids (for tests)."""
+        return self._core.process_died(process)
+
+    def _stale(self, incarnation: int) -> Problem | None:
+        if incarnation != self._incarnation and self._restarted:
+            return (
+                "restarted",
+                "the channel's actor restarted and lost the values it held; this handle "
+                "belongs to the incarnation before",
+            )
+        return None
 
     # --- sending -----------------------------------------------------------------------
 
-    def _adopt(self, handles: set[str], handle_id: str) -> None:
-        """Count ``handle_id`` as open unless it has closed.
-
-        A handle id is known only to its handle, so a call from an unknown one means it
-        is open: a clone whose registration is still on its way, or any handle after a
-        restart.
-        """
-        if handle_id not in self._closed_handles:
-            handles.add(handle_id)
-
-    def _senders_done(self) -> bool:
-        """Whether every sender is closed, so receivers drain and then stop."""
-        return not self._state.senders and self._sender_seen
-
-    def _receivers_done(self) -> bool:
-        """Whether every receiver is closed, so puts fail."""
-        return not self._state.receivers and self._receiver_seen
-
-    def _sender_problem(self, handle_id: str) -> str:
-        if handle_id not in self._state.senders:
-            self._adopt(self._state.senders, handle_id)
-            self._sender_seen = self._sender_seen or handle_id in self._state.senders
-        if handle_id not in self._state.senders:
-            return "this sender is closed"
-        if self._receivers_done():
-            return "every receiver is closed"
-        return ""
-
-    async def _take_turn(self, writer: str, seq: int) -> None:
-        """Wait until every earlier call of ``writer`` has been answered.
-
-        Each writer numbers its calls from 0 and never skips a number, so waiting is
-        safe. A restarted actor never saw a writer's earlier calls: it starts that
-        writer's count at the first call it sees. A gap still open after
-        ``_TURN_PATIENCE`` seconds is skipped rather than waited on forever.
-        """
-        state = self._state
-        expected = state.next_seq.get(writer)
-        if expected is None and self._restarted:
-            state.next_seq[writer] = expected = seq
-        if (expected or 0) >= seq:  # the usual case: nothing to wait for
-            return
-        waiters = state.turns.setdefault(writer, deque())
-        try:
-            async with asyncio.timeout(_TURN_PATIENCE):
-                while state.next_seq.get(writer, 0) < seq:
-                    await wait_in(waiters)
-        except TimeoutError:
-            state.next_seq[writer] = seq
-
-    def _end_turn(self, writer: str, seq: int) -> None:
-        state = self._state
-        if state.next_seq.get(writer, 0) <= seq:
-            state.next_seq[writer] = seq + 1
-        waiters = state.turns.get(writer)
-        if waiters:
-            wake_all(waiters)
-        elif waiters is not None:
-            del state.turns[writer]
+    def _send_answer(self, problem: Problem, **fields: Any) -> bytes:
+        status, error = problem
+        return encode_message(
+            SendAnswer(status=status, incarnation=self._incarnation, error=error, **fields)
+        )
 
     async def put(self, request: bytes) -> bytes:
-        """Queue every value of a ``DataMessage[list[T]]``, all or none.
+        """Queue the values of a put, all or none, in its writer's turn.
 
         Args:
-            request: An encoded :class:`~klaw_ray.PutRequest`; its envelope's header
-                ``seq`` orders this call among its writer's calls.
+            request: An encoded :class:`~klaw_ray.ray._messages.PutRequest`.
 
         Returns:
-            An encoded :class:`~klaw_ray.BatchResult`: ``"ok"`` with the count;
-            ``"full"``, ``"closed"``, ``"invalid"`` or ``"withdrawn"`` with nothing queued.
+            An encoded :class:`~klaw_ray.ray._messages.SendAnswer`.
         """
         if self._metadata.by_reference:
-            return encode_answer_or_request(
-                BatchResult(status="invalid", error="this channel carries refs, not values")
-            )
+            return self._send_answer(("invalid", "this channel carries refs, not values"))
         try:
-            put = _PUT_REQUEST.decode(request)
-            header, items = self._validator.split(bytes(put.envelope))
-        except msgspec.DecodeError as exc:
-            return encode_answer_or_request(BatchResult(status="invalid", error=str(exc)))
-        status, error = await self._put_values(
-            put.handle_id, put.writer, header.seq, items, put.block
-        )
-        count = len(items) if status == "ok" else 0
-        return encode_answer_or_request(BatchResult(status=status, count=count, error=error))
+            put = _PUT.decode(request)
+        except _MALFORMED as exc:
+            return self._send_answer(("invalid", f"malformed put request: {exc}"))
+        answer = await self._put(put, lambda: self._validator.split(bytes(put.envelope))[1])
+        return encode_message(answer)
 
-    async def put_one(self, request: bytes) -> bytes:
-        """Queue the value of a ``DataMessage[T]``.
-
-        Args:
-            request: An encoded :class:`~klaw_ray.PutRequest`.
-
-        Returns:
-            An encoded :class:`~klaw_ray.SingleResult`, with the statuses of :meth:`put`.
-        """
-        if self._metadata.by_reference:
-            return encode_answer_or_request(
-                SingleResult(status="invalid", error="this channel carries refs, not values")
-            )
-        try:
-            put = _PUT_REQUEST.decode(request)
-            header, item = self._validator.split_one(bytes(put.envelope))
-        except msgspec.DecodeError as exc:
-            return encode_answer_or_request(SingleResult(status="invalid", error=str(exc)))
-        status, error = await self._put_values(
-            put.handle_id, put.writer, header.seq, [item], put.block
-        )
-        return encode_answer_or_request(SingleResult(status=status, error=error))
-
-    async def put_refs(
-        self, handle_id: str, writer: str, seq: int, refs: list[Any], block: bool
-    ) -> BatchResult[T]:
+    async def put_refs(self, put: PutRequest, refs: list[Any]) -> SendAnswer:
         """Queue object references, all or none (reference channels).
 
         Args:
-            handle_id: The sending handle.
-            writer: The sending process's id for this handle.
-            seq: The writer's number for this call, which orders it.
+            put: The request (its envelope is unused).
             refs: ``ray.put`` references; the actor holds the references, never the values.
-            block: Wait for room instead of answering ``"full"``.
 
         Returns:
-            As for :meth:`put`.
+            The :class:`~klaw_ray.ray._messages.SendAnswer` itself (it travels through
+            Ray's serializer, like the references).
         """
         if not self._metadata.by_reference:
-            return BatchResult(status="invalid", error="this channel carries values, not refs")
-        status, error = await self._put_values(handle_id, writer, seq, refs, block)
-        return BatchResult(status=status, count=len(refs) if status == "ok" else 0, error=error)
+            return SendAnswer(status="invalid", error="this channel carries values, not refs")
+        return await self._put(put, lambda: list(refs))
 
-    async def _put_values(
-        self, handle_id: str, writer: str, seq: int, items: list[Any], block: bool
-    ) -> tuple[Status, str]:
-        """Queue ``items`` in ``writer``'s turn ``seq``; answer ``(status, error)``."""
-        await self._take_turn(writer, seq)
-        try:
-            return await self._put_in_turn(handle_id, writer, seq, items, block)
-        finally:
-            self._end_turn(writer, seq)
-
-    async def _put_in_turn(
-        self, handle_id: str, writer: str, seq: int, items: list[Any], block: bool
-    ) -> tuple[Status, str]:
-        state = self._state
-        key = (writer, seq)
-        if key in state.withdrawn:
-            state.withdrawn.discard(key)
-            return "withdrawn", ""
-        problem = self._sender_problem(handle_id)
-        count = len(items)
-        if not problem and len(state.queue) + count > state.capacity:
-            if not block:
-                return "full", "the channel is full"
-            # Wait for room for as long as it takes: the caller keeps its turn, so its
-            # later calls stay behind it, and a dead actor fails the call at once anyway.
-            withdrawal = asyncio.get_running_loop().create_future()
-            state.pending_puts[key] = withdrawal
-            try:
-                while not problem and len(state.queue) + count > state.capacity:
-                    waiting = asyncio.ensure_future(wait_in(state.putters))
-                    await asyncio.wait((waiting, withdrawal), return_when=asyncio.FIRST_COMPLETED)
-                    if withdrawal.done():
-                        waiting.cancel()
-                        return "withdrawn", ""
-                    problem = self._sender_problem(handle_id)
-            finally:
-                state.pending_puts.pop(key, None)
+    async def _put(self, put: PutRequest, items_of: Any) -> SendAnswer:
+        core = self._core
+        incarnation = self._incarnation
+        problem = self._stale(put.incarnation) or core.sender_problem(put.handle_id, put.process)
         if problem:
-            return "closed", problem
-        state.queue.extend(items)
-        state.total_sent += count
-        state.high_watermark = max(state.high_watermark, len(state.queue))
-        for _ in range(min(count, len(state.getters))):
-            wake_one(state.getters)
-        return "ok", ""
+            return SendAnswer(status=problem[0], incarnation=incarnation, error=problem[1])
+        writer = core.writer(put.writer, put.handle_id)
+        if not await core.take_turn(writer, put.seq):
+            return SendAnswer(incarnation=incarnation, duplicate=True)
+        try:
+            problem = core.sender_problem(put.handle_id, put.process)
+            if problem:
+                return SendAnswer(status=problem[0], incarnation=incarnation, error=problem[1])
+            try:
+                items: list[Any] = items_of()
+                core.accept(writer, items)
+            except _MALFORMED as exc:
+                # Rejected whole: the values' credit is used up, like the sender's view.
+                spent = min(writer.credit, _count_items(put))
+                writer.credit -= spent
+                core.credit_total -= spent
+                return SendAnswer(status="invalid", incarnation=incarnation, error=str(exc))
+        finally:
+            core.end_turn(writer, put.seq)
+        self._start_expiry()
+        writer.need = put.need
+        granted = core.grant(writer, put.need, put.ahead) if not core.waiting_senders else 0
+        return SendAnswer(incarnation=incarnation, accepted=len(items), granted=granted)
 
-    async def withdraw(self, writer: str, seq: int) -> bool:
-        """Withdraw a put that its caller stopped waiting for.
+    async def reserve(self, request: bytes) -> bytes:
+        """Grant credit, waiting for room if the request says so.
+
+        Args:
+            request: An encoded :class:`~klaw_ray.ray._messages.ReserveRequest`.
 
         Returns:
-            ``True`` if the put had not queued anything (and now never will); ``False``
-            if it had already been answered.
+            An encoded :class:`~klaw_ray.ray._messages.SendAnswer`: ``"ok"`` with the
+            credit granted, ``"full"``, ``"handle_closed"``, ``"peer_closed"``,
+            ``"restarted"``, ``"withdrawn"`` or ``"invalid"``.
         """
-        state = self._state
-        key = (writer, seq)
-        pending = state.pending_puts.get(key)
-        if pending is not None:
-            if not pending.done():
-                pending.set_result(None)
-            return True
-        if state.next_seq.get(writer, 0) > seq:
-            return False
-        state.withdrawn.add(key)
-        return True
+        try:
+            reserve = _RESERVE.decode(request)
+        except _MALFORMED as exc:
+            return self._send_answer(("invalid", f"malformed reserve request: {exc}"))
+        problem = self._stale(reserve.incarnation)
+        if problem:
+            return self._send_answer(problem)
+        granted, problem = await self._core.reserve(
+            reserve.writer,
+            reserve.handle_id,
+            reserve.process,
+            reserve.request,
+            reserve.need,
+            reserve.ahead,
+            reserve.wait,
+        )
+        if problem:
+            return self._send_answer(problem, granted=granted)
+        return encode_message(SendAnswer(incarnation=self._incarnation, granted=granted))
+
+    async def withdraw(self, writer: str, request: int) -> None:
+        """End a waiting ``reserve`` whose caller no longer needs it."""
+        self._core.withdraw_reserve(writer, request)
 
     # --- receiving ---------------------------------------------------------------------
 
-    def _touch_reader(self, handle_id: str, reader: str, node_id: str) -> None:
-        now = time.time()
-        info = self._state.readers.get(reader)
-        if info is None:
-            self._state.readers[reader] = ReaderInfo(
-                reader_id=handle_id, node_id=node_id, registered_at=now, last_seen=now
-            )
-        else:
-            self._state.readers[reader] = msgspec.structs.replace(info, last_seen=now)
-
-    def _receiver_problem(self, handle_id: str) -> str:
-        if handle_id not in self._state.receivers:
-            self._adopt(self._state.receivers, handle_id)
-            self._receiver_seen = self._receiver_seen or handle_id in self._state.receivers
-        if handle_id not in self._state.receivers:
-            return "this receiver is closed"
-        if not self._state.queue and self._senders_done():
-            return "every sender is closed and the channel is drained"
-        return ""
-
-    async def get(self, request: bytes) -> bytes | BatchResult[T]:
-        """Take up to ``max_items`` values as one encoded ``DataMessage[list[T]]``.
-
-        Args:
-            request: An encoded :class:`~klaw_ray.GetRequest`.
-
-        Returns:
-            An encoded :class:`~klaw_ray.BatchResult` (on a reference channel the struct
-            itself, carrying the references): ``"ok"`` with values; ``"empty"`` when none
-            came in time; ``"closed"``; ``"withdrawn"`` when abandoned while waiting;
-            ``"invalid"`` for a malformed request.
-        """
-        try:
-            get = _GET_REQUEST.decode(request)
-        except msgspec.DecodeError as exc:
-            return encode_answer_or_request(BatchResult(status="invalid", error=str(exc)))
-        status, error = await self._wait_for_values(get)
-        if status != "ok":
-            return encode_answer_or_request(BatchResult(status=status, error=error))
-        items = self._pop(get.reader, get.max_items)
-        if self._metadata.by_reference:
-            return BatchResult(count=len(items), refs=tuple(items))
-        return encode_answer_or_request(BatchResult(count=len(items), data=self._encode(items)))
-
-    async def get_one(self, request: bytes) -> bytes | SingleResult[T]:
-        """Take one value as an encoded ``DataMessage[T]`` (or, by reference, its ref).
-
-        Args:
-            request: An encoded :class:`~klaw_ray.GetRequest`.
-
-        Returns:
-            An encoded :class:`~klaw_ray.SingleResult` (on a reference channel the struct
-            itself), with the statuses of :meth:`get`.
-        """
-        try:
-            get = _GET_REQUEST.decode(request)
-        except msgspec.DecodeError as exc:
-            return encode_answer_or_request(SingleResult(status="invalid", error=str(exc)))
-        status, error = await self._wait_for_values(get)
-        if status != "ok":
-            return encode_answer_or_request(SingleResult(status=status, error=error))
-        item = self._pop(get.reader, 1)[0]
-        if self._metadata.by_reference:
-            return SingleResult(ref=item)
-        return encode_answer_or_request(SingleResult(data=self._encode(item)))
-
-    async def _wait_for_values(self, get: GetRequest) -> tuple[Status, str]:
-        """Wait until a value can be taken; answer ``("ok", "")`` or why not."""
-        state = self._state
-        handle_id, reader, request, wait_seconds = get.handle_id, get.reader, get.request, get.wait
-        self._touch_reader(handle_id, reader, get.node_id)
-        problem = self._receiver_problem(handle_id)
-        if not problem and not state.queue:
-            if wait_seconds is not None and wait_seconds <= 0:
-                return "empty", "the channel is empty"
-            limit = self._poll_seconds
-            if wait_seconds is not None:
-                limit = min(limit, wait_seconds)
-            key = (reader, request)
-            abandoned = asyncio.get_running_loop().create_future()
-            state.pending_gets[key] = abandoned
-            try:
-                async with asyncio.timeout(limit):
-                    while not problem and not state.queue:
-                        waiting = asyncio.ensure_future(wait_in(state.getters))
-                        await asyncio.wait(
-                            (waiting, abandoned), return_when=asyncio.FIRST_COMPLETED
-                        )
-                        if abandoned.done():
-                            waiting.cancel()
-                            return "withdrawn", ""
-                        problem = self._receiver_problem(handle_id)
-            except TimeoutError:
-                return "empty", "the channel is empty"
-            finally:
-                state.pending_gets.pop(key, None)
-        if problem:
-            return "closed", problem
-        return "ok", ""
-
-    def _pop(self, reader: str, max_items: int) -> list[Any]:
-        state = self._state
-        count = min(max_items, len(state.queue))
-        items = [state.queue.popleft() for _ in range(count)]
-        state.total_received += count
-        info = state.readers[reader]
-        state.readers[reader] = msgspec.structs.replace(
-            info, total_received=info.total_received + count
+    def _get_answer(self, problem: Problem) -> bytes:
+        status, error = problem
+        lost = self._core.lost_senders[0] if status == "sender_lost" else ""
+        return encode_message(
+            GetAnswer(status=status, incarnation=self._incarnation, error=error, lost_sender=lost)
         )
-        if count:
-            wake_all(state.putters)  # each waiting put re-checks whether its values fit
-        return items
 
-    def _encode(self, payload: Any) -> bytes:
-        header = WireHeader(channel_id=self._metadata.name, ts=now_ms())
-        return get_codec_pool().encode(DataMessage(header=header, payload=payload))
+    async def get(self, request: bytes) -> bytes | GetAnswer:
+        """Acknowledge what the caller handed out, then take up to ``max_items`` values.
 
-    async def abandon(self, reader: str, request: int) -> None:
-        """Make a waiting ``get`` return ``"withdrawn"`` now, if it is still waiting."""
-        pending = self._state.pending_gets.get((reader, request))
-        if pending is not None and not pending.done():
-            pending.set_result(None)
+        Args:
+            request: An encoded :class:`~klaw_ray.ray._messages.GetRequest`.
 
-    async def requeue(self, reader: str, result: SingleResult[T] | BatchResult[T]) -> None:
-        """Put values a cancelled receiver was handed back at the front, in order."""
-        items: list[Any]
-        if isinstance(result, SingleResult):
-            if self._metadata.by_reference:
-                items = [result.ref]
-            else:
-                items = [get_codec_pool().decode_data(result.data, msgspec.Raw).payload]
-        elif self._metadata.by_reference:
-            items = list(result.refs)
-        else:
-            items = get_codec_pool().decode_data(result.data, RawItems).payload
-        state = self._state
-        state.queue.extendleft(reversed(items))
-        state.total_received -= len(items)
-        info = state.readers.get(reader)
-        if info is not None:
-            state.readers[reader] = msgspec.structs.replace(
-                info, total_received=info.total_received - len(items)
+        Returns:
+            An encoded :class:`~klaw_ray.ray._messages.GetAnswer` (on a reference
+            channel the struct itself, carrying the references).
+        """
+        try:
+            get = _GET.decode(request)
+        except _MALFORMED as exc:
+            return self._get_answer(("invalid", f"malformed get request: {exc}"))
+        core = self._core
+        problem = self._stale(get.incarnation) or core.receiver_problem(get.handle_id, get.process)
+        if problem:
+            return self._get_answer(problem)
+        handle = core.handles[get.handle_id]
+        handle.node_id = get.node_id or handle.node_id
+        if get.held is not None:
+            core.reconcile(get.handle_id, get.held)
+        core.ack(get.handle_id, get.acked)
+        wait = self._poll_seconds if get.wait is None else min(get.wait, self._poll_seconds)
+        entries, problem = await core.get(
+            get.handle_id, get.process, get.request, max(1, get.max_items), wait
+        )
+        if problem:
+            return self._get_answer(problem)
+        self._start_expiry()
+        return self._entries_answer(entries)
+
+    def _entries_answer(self, entries: list[Entry]) -> bytes | GetAnswer:
+        ids = [entry.id for entry in entries]
+        deliveries = [entry.deliveries for entry in entries]
+        if all(count == 1 for count in deliveries):
+            deliveries = []
+        items = [entry.item for entry in entries]
+        if self._metadata.by_reference:
+            return GetAnswer(
+                incarnation=self._incarnation, ids=ids, deliveries=deliveries, refs=tuple(items)
             )
-        for _ in range(min(len(items), len(state.getters))):
-            wake_one(state.getters)
+        header = WireHeader(channel_id=self._metadata.name, ts=now_ms())
+        data = get_codec_pool().encode(DataMessage(header=header, payload=items))
+        return encode_message(
+            GetAnswer(incarnation=self._incarnation, ids=ids, deliveries=deliveries, data=data)
+        )
+
+    async def abandon(self, handle_id: str, request: int) -> None:
+        """Make a waiting ``get`` return ``"withdrawn"`` now, taking nothing."""
+        self._core.abandon(handle_id, request)
+
+    async def ack(self, request: bytes) -> bytes:
+        """Acknowledge delivery ids (an explicit ``ack()`` of a receiver).
+
+        Returns:
+            An encoded :class:`~klaw_ray.ray._messages.SendAnswer` whose ``accepted`` is
+            how many leases ended.
+        """
+        try:
+            ack = _ACK.decode(request)
+        except _MALFORMED as exc:
+            return self._send_answer(("invalid", f"malformed ack request: {exc}"))
+        problem = self._stale(ack.incarnation) or self._core.receiver_problem(
+            ack.handle_id, ack.process
+        )
+        if problem:
+            return self._send_answer(problem)
+        count = self._core.ack(ack.handle_id, ack.acked)
+        return encode_message(SendAnswer(incarnation=self._incarnation, accepted=count))
+
+    def _start_expiry(self) -> None:
+        """Run the lease-expiry loop once there are leases (and keep it running)."""
+        if self._expiry is None and self._core.leases:
+            self._expiry = asyncio.get_running_loop().create_task(self._expire_forever())
+
+    async def _expire_forever(self) -> None:
+        interval = min(max(self._core.lease_seconds / 10, 0.5), 30.0)
+        while True:
+            await asyncio.sleep(interval)
+            self._core.expire_leases()
+
+    # --- closing -----------------------------------------------------------------------
+
+    async def close_sender(self, request: bytes) -> None:
+        """Close a sender handle: its credit returns; the last one ends the stream."""
+        with contextlib.suppress(*_MALFORMED):
+            close = _CLOSE.decode(request)
+            if not self._stale(close.incarnation):
+                self._core.close_handle(close.handle_id)
+
+    async def close_receiver(self, request: bytes) -> None:
+        """Close a receiver: acknowledge what it handed out, give back what it did not."""
+        with contextlib.suppress(*_MALFORMED):
+            close = _CLOSE.decode(request)
+            if not self._stale(close.incarnation):
+                self._core.ack(close.handle_id, close.acked)
+                self._core.give_back(close.handle_id, close.unread)
+                self._core.close_handle(close.handle_id)
+
+    async def close_all_of(self, handle_ids: list[str]) -> None:
+        """Close these handles (those a refused attach had registered)."""
+        for handle_id in handle_ids:
+            self._core.close_handle(handle_id)
+
+    async def close_all(self) -> None:
+        """Close every handle at once (used when the channel is deleted)."""
+        self._core.close_all()
 
     # --- statistics and checkpoints ----------------------------------------------------
 
     async def stats(self) -> ChannelStats:
         """Return a snapshot of the channel's statistics."""
-        state = self._state
+        core = self._core
+        readers = tuple(
+            ReaderInfo(
+                reader_id=handle_id,
+                node_id=handle.node_id,
+                registered_at=handle.registered_at,
+                last_seen=handle.last_seen,
+                total_received=handle.total_received,
+            )
+            for handle_id, handle in core.handles.items()
+            if handle.kind == "receiver"
+        )
         per_node: dict[str, int] = {}
-        for info in state.readers.values():
+        for info in readers:
             per_node[info.node_id] = per_node.get(info.node_id, 0) + 1
         metadata = self._metadata
         return ChannelStats(
             backend="ray",
             capacity=metadata.capacity,
-            size=len(state.queue),
-            high_watermark=state.high_watermark,
-            total_sent=state.total_sent,
-            total_received=state.total_received,
-            open_senders=len(state.senders),
-            open_receivers=len(state.receivers),
-            closed=self._senders_done(),
+            size=len(core.queue),
+            high_watermark=core.high_watermark,
+            total_sent=core.total_sent,
+            total_received=core.total_received,
+            open_senders=sum(1 for h in core.handles.values() if h.kind == "sender"),
+            open_receivers=len(readers),
+            closed=core.senders_done(),
+            waiting_senders=core.waiting_senders,
+            waiting_receivers=core.waiting_receivers,
+            leased=len(core.leases),
+            reserved=core.credit_total,
+            redelivered=core.redelivered,
+            lost=core.lost,
+            lost_senders=len(core.lost_senders),
+            incarnation=self._incarnation,
             readers_per_node=per_node,
-            readers=tuple(state.readers.values()),
-            extras={
-                "name": metadata.name,
-                "namespace": metadata.namespace,
-                "pid": os.getpid(),
-                "waiting_senders": len(state.putters),
-                "waiting_receivers": len(state.getters),
-            },
+            readers=readers,
+            extras={"name": metadata.name, "namespace": metadata.namespace, "pid": os.getpid()},
         )
 
     async def get_checkpoint_state(self) -> bytes:
-        """Encode the queued values and the totals for a later restore.
+        """Encode the values the channel holds (queued and leased) and its totals.
 
-        Handles are not part of a checkpoint: the handles of a lost actor cannot reach a
-        new one, and a restarted actor learns its open handles as they call it.
+        Handles are not part of a checkpoint: a checkpoint restores values into a new
+        channel, whose handles are new.
 
         Returns:
             MessagePack bytes for :meth:`apply_checkpoint_state`.
@@ -578,12 +503,16 @@ class RayChannelActor(Generic[T]):
         """
         if self._metadata.by_reference:
             raise TypeError("a reference channel cannot be checkpointed")
-        state = self._state
+        core = self._core
+        held = sorted(
+            [*core.queue, *(lease.entry for lease in core.leases.values())],
+            key=lambda entry: entry.id,
+        )
         checkpoint = _Checkpoint(
-            items=[bytes(item) for item in state.queue],
-            total_sent=state.total_sent,
-            total_received=state.total_received,
-            high_watermark=state.high_watermark,
+            items=[bytes(entry.item) for entry in held],
+            total_sent=core.total_sent,
+            total_received=core.total_received - len(core.leases),
+            high_watermark=core.high_watermark,
         )
         return msgspec.msgpack.encode(checkpoint)
 
@@ -602,10 +531,17 @@ class RayChannelActor(Generic[T]):
             msgspec.DecodeError: ``checkpoint`` is not a channel checkpoint.
         """
         restored = msgspec.msgpack.decode(checkpoint, type=_Checkpoint)
-        state = self._state
-        state.queue.extendleft(msgspec.Raw(item) for item in reversed(restored.items))
-        state.total_sent = max(state.total_sent, restored.total_sent)
-        state.total_received = max(state.total_received, restored.total_received)
-        state.high_watermark = max(state.high_watermark, restored.high_watermark, len(state.queue))
-        wake_all(state.getters)
+        core = self._core
+        core.restore([msgspec.Raw(item) for item in restored.items])
+        core.total_sent = max(core.total_sent, restored.total_sent)
+        core.total_received = max(core.total_received, restored.total_received)
+        core.high_watermark = max(core.high_watermark, restored.high_watermark, len(core.queue))
         return len(restored.items)
+
+
+def _count_items(put: PutRequest) -> int:
+    """How many values a put claims to carry (0 when its envelope is unreadable)."""
+    try:
+        return len(get_codec_pool().decode_data(bytes(put.envelope), RawItems).payload)
+    except _MALFORMED:
+        return 0

@@ -1,72 +1,67 @@
-"""What the channel actor's methods take and return, and what it says about itself.
+"""The calls between Ray channel handles and the channel actor: requests and answers.
 
-The hot calls (``put``, ``put_one``, ``get``, ``get_one``) take one encoded request
-(:class:`PutRequest` or :class:`GetRequest`) and answer with an encoded
-:class:`SingleResult` or :class:`BatchResult`: Ray passes one ``bytes`` argument and one
-``bytes`` result much more cheaply than several arguments or a Python object (measured
-here: about 1.5 ms for a call with five arguments returning a struct, 1.2 ms for one
-``bytes`` argument and a ``bytes`` result). The values themselves travel inside as
-klaw-wire envelopes. Reference channels answer with the structs themselves, because
-object references must go through Ray's own serialization.
+Every hot call takes one encoded request and returns one encoded answer: Ray passes one
+``bytes`` argument and returns ``bytes`` much more cheaply than several arguments or a
+Python object. Values travel inside as klaw-wire ``DataMessage[list[T]]`` envelopes.
+Reference channels carry ``ObjectRef`` s, which must go through Ray's own serializer, so
+their calls take and return the structs themselves.
+
+The protocol, in one place (the actor's module docstring states its invariants):
+
+- A *writer* is one process's use of one sender handle. It numbers its puts from 0
+  (``seq``); the actor applies them in that order, each at most once.
+- A sender ships only values it holds *credit* for: room in the channel that the actor
+  granted to it. Credit comes with every answer to a put or a ``reserve`` call; a sender
+  with no credit asks with ``reserve``, which waits in the actor until there is room.
+- Values handed to a receiver are *leased* to it under a delivery id until the receiver
+  acknowledges them (the ``acked`` ids of its next get, or its close); the capacity
+  bounds queued + leased values + credit held by senders.
+- Every answer carries the actor's *incarnation*; a request carries the one its handle
+  knows, so neither side mistakes a restarted channel for the old one.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias
 
 import msgspec
 
 __all__ = [
-    "BatchResult",
+    "AckRequest",
     "ChannelMetadata",
+    "CloseRequest",
+    "GetAnswer",
     "GetRequest",
     "PutRequest",
-    "SingleResult",
+    "ReserveRequest",
+    "SendAnswer",
     "Status",
 ]
-# The encode/decode helpers below are shared with actor.py and ray_handles.py but are not
-# part of the public API.
 
-T = TypeVar("T")
+Status: TypeAlias = Literal[
+    "ok",
+    "full",
+    "empty",
+    "ended",
+    "handle_closed",
+    "peer_closed",
+    "sender_lost",
+    "restarted",
+    "busy",
+    "invalid",
+    "withdrawn",
+]
+"""Outcome of an actor call.
 
-Status: TypeAlias = Literal["ok", "full", "empty", "closed", "invalid", "withdrawn"]
-"""Outcome of an actor call: see :class:`SingleResult`."""
-
-
-class SingleResult(msgspec.Struct, Generic[T], frozen=True, gc=False, omit_defaults=True):
-    """Outcome of an actor call about one value.
-
-    Attributes:
-        status: ``"ok"``; ``"full"`` / ``"empty"`` when it would have to wait;
-            ``"closed"``; ``"invalid"`` when the value does not match the channel's type;
-            ``"withdrawn"`` when the caller withdrew the call.
-        data: For a receive, the value as an encoded ``DataMessage[T]`` envelope.
-        ref: For a receive on a reference channel, the object reference instead.
-        error: Why the status is not ``"ok"``, for the exception a handle raises.
-    """
-
-    status: Status = "ok"
-    data: bytes = b""
-    ref: Any = None
-    error: str = ""
-
-
-class BatchResult(msgspec.Struct, Generic[T], frozen=True, gc=False, omit_defaults=True):
-    """Outcome of an actor call about several values.
-
-    Attributes:
-        status: As for :class:`SingleResult`.
-        count: Values accepted (put) or carried in ``data`` (get).
-        data: For a receive, the values as one encoded ``DataMessage[list[T]]``.
-        refs: For a receive on a reference channel, the object references instead.
-        error: Why the status is not ``"ok"``.
-    """
-
-    status: Status = "ok"
-    count: int = 0
-    data: bytes = b""
-    refs: tuple[Any, ...] = ()
-    error: str = ""
+``"ok"``; ``"full"`` / ``"empty"`` when it would have to wait and must not;
+``"ended"`` when every sender closed and nothing is left; ``"sender_lost"`` instead of
+``"ended"`` when a sender died without closing; ``"handle_closed"`` when the calling
+handle is closed; ``"peer_closed"`` when every receiver is gone; ``"restarted"`` when the
+request comes from before a restart that lost the channel's values; ``"busy"`` when too
+many calls already wait on the channel (``ray.max_concurrency``); ``"invalid"`` for a
+malformed request or a value that does not match the channel's type; ``"withdrawn"``
+when the caller gave the call up while it waited.
+"""
 
 
 class ChannelMetadata(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -75,11 +70,17 @@ class ChannelMetadata(msgspec.Struct, frozen=True, gc=False, omit_defaults=True)
     Attributes:
         name: The channel's name ("" for an anonymous channel).
         namespace: The Ray namespace of a named channel.
-        capacity: Most values queued at once; ``None`` when unbounded.
+        capacity: Most values the channel holds at once; ``None`` when unbounded.
         value_type: The type values are checked against; ``None`` for any.
-        by_reference: Whether the channel carries object references (``ray.put``
-            results) rather than encoded values.
-        created_at: Unix time, in seconds, when the actor was created.
+        by_reference: Whether the channel carries object references.
+        durable: Whether the channel keeps its state in SQLite on the actor's node.
+        delivery: ``"at_least_once"`` (values leased until acknowledged, redelivered
+            when their receiver dies) or ``"at_most_once"``.
+        lease_seconds: How long a value may stay leased without an acknowledgement.
+        incarnation: The actor's incarnation when the metadata was read.
+        key: A random id of the actor process, different after a restart: what tells
+            this channel's actor from any other.
+        created_at: Unix time, in seconds, when the channel was created.
     """
 
     name: str = ""
@@ -87,69 +88,194 @@ class ChannelMetadata(msgspec.Struct, frozen=True, gc=False, omit_defaults=True)
     capacity: int | None = None
     value_type: Any = None
     by_reference: bool = False
+    durable: bool = False
+    delivery: str = "at_least_once"
+    lease_seconds: float = 300.0
+    incarnation: int = 0
+    key: str = ""
     created_at: float = 0.0
 
 
 class PutRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    """A ``put`` or ``put_one`` call, encoded as its one argument.
+    """A ``put`` call: values the writer holds credit for, in its turn ``seq``.
 
     Attributes:
         handle_id: The sending handle.
-        writer: The sending process's id for that handle; the envelope's ``seq`` counts
-            per writer.
-        block: Wait for room rather than answer ``"full"``.
-        envelope: The encoded ``DataMessage[T]`` (``put_one``) or
-            ``DataMessage[list[T]]`` (``put``).
+        writer: The writer (this process's use of the handle).
+        process: The calling process's id (see :mod:`klaw_ray.ray._liveness`).
+        seq: The writer's number for this put, from 0 without gaps.
+        incarnation: The actor incarnation the handle knows (0 before its first answer).
+        need: Values the writer holds beyond this put that wait for credit.
+        ahead: Extra credit the writer would like, to ship its next values at once.
+        envelope: The encoded ``DataMessage[list[T]]`` (empty list on a reference
+            channel, whose references travel beside the request).
     """
 
     handle_id: str
     writer: str
-    block: bool
+    process: str
+    seq: int
+    incarnation: int
+    need: int
+    ahead: int
     envelope: msgspec.Raw
 
 
-class GetRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    """A ``get`` or ``get_one`` call, encoded as its one argument.
+class ReserveRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A ``reserve`` call: ask for credit, waiting for room if ``wait``.
+
+    ``need`` 0 asks for nothing and only reports whether sending is possible.
 
     Attributes:
-        handle_id: The receiving handle.
-        reader: The receiving process's id for that handle (for statistics).
-        node_id: The Ray node the reader runs on.
-        request: The reader's number for this call, for ``abandon``.
-        max_items: The most values to take (``get``; 1 for ``get_one``).
-        wait: Seconds to wait for a first value: 0 answers at once; ``None`` waits up
-            to the actor's poll interval.
+        handle_id: The sending handle.
+        writer: The writer.
+        process: The calling process's id.
+        incarnation: The actor incarnation the handle knows.
+        need: Values waiting for credit.
+        ahead: Extra credit wanted.
+        wait: Wait for room rather than answer ``"full"``.
+        request: The writer's number for this call, for ``withdraw``.
     """
 
     handle_id: str
-    reader: str
+    writer: str
+    process: str
+    incarnation: int
+    need: int
+    ahead: int
+    wait: bool
+    request: int
+
+
+class SendAnswer(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """What ``put`` and ``reserve`` answer.
+
+    Attributes:
+        status: See :data:`Status`.
+        incarnation: The actor's incarnation.
+        accepted: Values of the put now in the channel (0 for ``reserve``).
+        granted: Credit granted to the writer by this call.
+        duplicate: The put had been applied before (a retry): nothing was added again.
+        error: Why the status is not ``"ok"``.
+        lost_sender: For ``"sender_lost"``, the lost sender handle's id.
+    """
+
+    status: Status = "ok"
+    incarnation: int = 0
+    accepted: int = 0
+    granted: int = 0
+    duplicate: bool = False
+    error: str = ""
+    lost_sender: str = ""
+
+
+class GetRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A ``get`` call: acknowledge what was handed out, then take up to ``max_items``.
+
+    Attributes:
+        handle_id: The receiving handle.
+        process: The calling process's id.
+        node_id: The Ray node the caller runs on (for statistics).
+        request: The caller's number for this call, for ``abandon``.
+        incarnation: The actor incarnation the handle knows.
+        max_items: The most values to take.
+        wait: Seconds to wait for a first value: 0 answers at once; ``None`` waits up to
+            the actor's poll interval (the handle calls again until its own deadline).
+        acked: Delivery ids the receiver has handed to its caller since its last call.
+        held: After a restart only: every delivery id the receiver still holds, so
+            that the actor returns leases whose answer was lost in the crash.
+    """
+
+    handle_id: str
+    process: str
     node_id: str
     request: int
+    incarnation: int
     max_items: int = 1
     wait: float | None = None
+    acked: list[int] = msgspec.field(default_factory=list)
+    held: list[int] | None = None
+
+
+class GetAnswer(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """What ``get`` answers.
+
+    Attributes:
+        status: See :data:`Status`.
+        incarnation: The actor's incarnation.
+        ids: The delivery id of each value, in order.
+        deliveries: How many times each value has been handed to a receiver (1 the
+            first time); empty when every value is on its first delivery.
+        data: The values as one encoded ``DataMessage[list[T]]``.
+        refs: On a reference channel, the object references instead of ``data``.
+        error: Why the status is not ``"ok"``.
+        lost_sender: For ``"sender_lost"``, the lost sender handle's id.
+    """
+
+    status: Status = "ok"
+    incarnation: int = 0
+    ids: list[int] = msgspec.field(default_factory=list)
+    deliveries: list[int] = msgspec.field(default_factory=list)
+    data: bytes = b""
+    refs: tuple[Any, ...] = ()
+    error: str = ""
+    lost_sender: str = ""
+
+
+class AckRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """An ``ack`` call: acknowledge delivery ids without taking anything.
+
+    Attributes:
+        handle_id: The receiving handle.
+        process: The calling process's id.
+        incarnation: The actor incarnation the handle knows.
+        acked: The delivery ids acknowledged.
+    """
+
+    handle_id: str
+    process: str
+    incarnation: int
+    acked: list[int]
+
+
+class CloseRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A ``close_sender`` or ``close_receiver`` call.
+
+    Attributes:
+        handle_id: The handle to close.
+        process: The calling process's id.
+        incarnation: The actor incarnation the handle knows.
+        acked: Receivers: delivery ids handed to the caller, now acknowledged.
+        unread: Receivers: delivery ids fetched but never handed out; they go back to
+            the head of the channel, in order.
+    """
+
+    handle_id: str
+    process: str
+    incarnation: int
+    acked: list[int] = msgspec.field(default_factory=list)
+    unread: list[int] = msgspec.field(default_factory=list)
 
 
 _ENCODER = msgspec.msgpack.Encoder()
-_SINGLE = msgspec.msgpack.Decoder(SingleResult[Any])
-_BATCH = msgspec.msgpack.Decoder(BatchResult[Any])
+_SEND_ANSWER = msgspec.msgpack.Decoder(SendAnswer)
+_GET_ANSWER = msgspec.msgpack.Decoder(GetAnswer)
 
 
-def encode_answer_or_request(message: msgspec.Struct) -> bytes:
-    """Encode a request or result for the trip through Ray."""
+def encode_message(message: msgspec.Struct) -> bytes:
+    """Encode a request or answer for the trip through Ray."""
     return _ENCODER.encode(message)
 
 
-def decode_single_result(answer: bytes | SingleResult[T]) -> SingleResult[T]:
-    """Decode what ``put_one`` / ``get_one`` answered (reference channels: as is)."""
-    if isinstance(answer, SingleResult):
+def decode_send_answer(answer: bytes | SendAnswer) -> SendAnswer:
+    """Decode what ``put`` / ``reserve`` answered (reference channels: as is)."""
+    if isinstance(answer, SendAnswer):
         return answer
-    result: SingleResult[T] = _SINGLE.decode(answer)
-    return result
+    return _SEND_ANSWER.decode(answer)
 
 
-def decode_batch_result(answer: bytes | BatchResult[T]) -> BatchResult[T]:
-    """Decode what ``put`` / ``get`` answered (reference channels: as is)."""
-    if isinstance(answer, BatchResult):
+def decode_get_answer(answer: bytes | GetAnswer) -> GetAnswer:
+    """Decode what ``get`` answered (reference channels: as is)."""
+    if isinstance(answer, GetAnswer):
         return answer
-    result: BatchResult[T] = _BATCH.decode(answer)
-    return result
+    return _GET_ANSWER.decode(answer)

@@ -17,15 +17,14 @@ from ray.exceptions import RayError
 
 from klaw_config import KlawConfig
 from klaw_ray._arguments import resolve_arguments
-from klaw_ray.ray._handles import (
-    RayReceiver,
-    RayReferenceReceiver,
-    RayReferenceSender,
-    RaySender,
-)
+from klaw_ray.ray._liveness import process_id
 from klaw_ray.ray._messages import ChannelMetadata
 from klaw_ray.ray._naming import CHANNEL_ACTOR_PREFIX, actor_name
+from klaw_ray.ray._open import handle_options
+from klaw_ray.ray._receiver import RayReceiver
+from klaw_ray.ray._reference import RayReferenceReceiver, RayReferenceSender
 from klaw_ray.ray._runtime import backend_error, ensure_ray
+from klaw_ray.ray._sender import RaySender
 
 __all__ = ["ChannelNotFoundError", "delete_channel", "get_channel", "list_channels"]
 
@@ -46,7 +45,7 @@ class ChannelNotFoundError(LookupError):
 
 async def _find(
     name: str | None, namespace: str | None, config: KlawConfig | None
-) -> tuple[Any, str, str]:
+) -> tuple[Any, str, str, KlawConfig]:
     if name is None:
         raise ValueError("a channel name is required")
     _, name, namespace, config = resolve_arguments(
@@ -60,7 +59,7 @@ async def _find(
         actor = await asyncio.to_thread(ray.get_actor, full_name, namespace=namespace)
     except ValueError as exc:  # Ray's way of saying "no such actor"
         raise ChannelNotFoundError(name, namespace) from exc
-    return actor, full_name, namespace
+    return actor, full_name, namespace, config
 
 
 async def get_channel(
@@ -85,20 +84,24 @@ async def get_channel(
         ChannelNotFoundError: No such channel exists.
         ChannelBackendError: Ray or the actor cannot be reached.
     """
-    actor, full_name, namespace = await _find(name, namespace, config)
+    actor, full_name, namespace, config = await _find(name, namespace, config)
     sender, receiver = uuid.uuid4().hex, uuid.uuid4().hex
     try:
         metadata: ChannelMetadata = await actor.metadata.remote()
-        await actor.add_sender.remote(sender)
-        await actor.add_receiver.remote(receiver)
+        await actor.register.remote("sender", sender, process_id())
+        await actor.register.remote("receiver", receiver, process_id())
     except RayError as exc:
         raise backend_error(exc, full_name, namespace, name) from exc
+    options = handle_options(config)
     if metadata.by_reference:
         return (
-            RayReferenceSender(actor, metadata, sender),
-            RayReferenceReceiver(actor, metadata, receiver),
+            RayReferenceSender(actor, metadata, sender, options=options),
+            RayReferenceReceiver(actor, metadata, receiver, options=options),
         )
-    return RaySender(actor, metadata, sender), RayReceiver(actor, metadata, receiver)
+    return (
+        RaySender(actor, metadata, sender, options=options),
+        RayReceiver(actor, metadata, receiver, options=options),
+    )
 
 
 async def delete_channel(
@@ -119,7 +122,7 @@ async def delete_channel(
         ChannelNotFoundError: No such channel exists.
         ChannelBackendError: Ray or the actor cannot be reached.
     """
-    actor, full_name, namespace = await _find(name, namespace, config)
+    actor, full_name, namespace, _ = await _find(name, namespace, config)
     try:
         await actor.close_all.remote()
         await asyncio.sleep(0.05)  # let waiting calls answer "closed" before the kill

@@ -1,0 +1,647 @@
+"""``ChannelCore``: the state of one Ray channel and every rule that changes it.
+
+The channel actor (:mod:`klaw_ray.ray._actor`) decodes requests, calls one method of its
+core and encodes the answer; the core holds the queue, the leases, the senders' credit,
+the waiting calls, and the handles and processes they belong to. It is plain asyncio
+code, so tests drive it through any interleaving without Ray.
+
+Invariants (each method restores them before it returns or awaits):
+
+1. **Capacity.** ``len(queue) + len(leases) + credit_total <= capacity``: values queued,
+   values handed to receivers and not yet acknowledged, and room granted to senders and
+   not yet used. Senders ship only values they hold credit for, so everything the channel
+   holds, in handles and in flight included, is bounded.
+2. **Exactly one place per value.** An accepted value is in the queue or leased to one
+   receiver, until it is acknowledged (then it is gone) or lost with its receiver in
+   at-most-once mode (then ``lost`` counts it).
+3. **Hand-off.** While values are queued, no get waits: a put gives values straight to
+   the longest-waiting get, so no later caller can take them first and no wake-up is
+   lost. Likewise credit goes to the longest-waiting ``reserve`` first.
+4. **No stale waiter.** A waiting call that times out, is withdrawn or whose process
+   died leaves no waiter behind, and anything handed to it is accounted for.
+5. **Per-writer order, at most once.** A writer's puts are applied in ``seq`` order, and
+   a put whose ``seq`` was applied before is answered as a duplicate, adding nothing.
+6. **An honest end.** Receivers see the end of the stream only once every sender closed,
+   the queue is empty and no value is leased (a leased value may still come back); if a
+   sender died without closing, they see ``sender_lost`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from klaw_ray._arguments import UNBOUNDED
+from klaw_ray.ray._messages import Status
+
+__all__ = ["ChannelCore", "Entry", "Lease", "Problem"]
+
+Problem = tuple[Status, str]
+"""Why a call cannot proceed: a status and its explanation."""
+
+_TURN_PATIENCE = 30.0
+"""Seconds a put waits for an earlier put of its writer before giving up on the gap."""
+
+
+@dataclass(slots=True)
+class Entry:
+    """One value in the channel, as encoded bytes (``msgspec.Raw``) or an ``ObjectRef``."""
+
+    id: int
+    item: Any
+    deliveries: int = 0
+
+
+@dataclass(slots=True)
+class Lease:
+    """A value handed to a receiver and not yet acknowledged."""
+
+    entry: Entry
+    receiver: str
+    deadline: float
+
+
+@dataclass(slots=True)
+class _Handle:
+    kind: Literal["sender", "receiver"]
+    process: str
+    node_id: str = ""
+    registered_at: float = 0.0
+    last_seen: float = 0.0
+    total_received: int = 0
+
+
+@dataclass(slots=True)
+class _Writer:
+    handle_id: str
+    last_seq: int = -1
+    credit: int = 0
+    need: int = 0
+    turns: dict[int, asyncio.Future[None]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _GetWaiter:
+    receiver: str
+    process: str
+    request: int
+    max_items: int
+    future: asyncio.Future[list[Entry] | None]
+
+
+@dataclass(slots=True)
+class _ReserveWaiter:
+    writer: str
+    process: str
+    request: int
+    need: int
+    future: asyncio.Future[int]
+
+
+class ChannelCore:
+    """A channel's queue, leases and credit, and the waiting calls on them.
+
+    Every method runs on the actor's event loop; state changes between two ``await``
+    points are atomic. Methods that wait (:meth:`get`, :meth:`reserve`, the turn of
+    :meth:`put`) register a waiter, and every way out of the wait removes it.
+
+    Args:
+        capacity: Most values held at once (queued + leased + credit); ``None`` for
+            unbounded.
+        at_least_once: Leased values of a receiver that dies go back to the channel;
+            otherwise they are dropped and counted as lost.
+        lease_seconds: How long a lease lasts without an acknowledgement.
+        incarnation: This actor process's incarnation, carried by every answer.
+        restarted: Whether this core replaces one whose state was lost: then the end of
+            the stream needs a sender heard from in this incarnation.
+        waiting_limit: Most calls waiting at once (gets and reserves together); one
+            more is answered ``"busy"`` at once instead of waiting.
+    """
+
+    def __init__(
+        self,
+        capacity: int | None,
+        *,
+        at_least_once: bool = True,
+        lease_seconds: float = 300.0,
+        incarnation: int = 1,
+        restarted: bool = False,
+        waiting_limit: int = 64,
+    ) -> None:
+        self.capacity = UNBOUNDED if capacity is None else capacity
+        self.at_least_once = at_least_once
+        self.lease_seconds = lease_seconds
+        self.incarnation = incarnation
+        self.queue: deque[Entry] = deque()
+        self.leases: dict[int, Lease] = {}
+        self.handles: dict[str, _Handle] = {}
+        self.closed: dict[str, str] = {}  # handle id -> "closed" | "lost"
+        self.writers: dict[str, _Writer] = {}
+        self.credit_total = 0
+        self.next_id = 0
+        self.lost_senders: list[str] = []
+        self.total_sent = 0
+        self.total_received = 0
+        self.total_acked = 0
+        self.redelivered = 0
+        self.lost = 0
+        self.high_watermark = 0
+        self.waiting_limit = waiting_limit
+        self.sender_seen = not restarted
+        self.receiver_seen = not restarted
+        self._getters: deque[_GetWaiter] = deque()
+        self._reservers: deque[_ReserveWaiter] = deque()
+
+    # --- handles ---------------------------------------------------------------------
+
+    def register(self, kind: Literal["sender", "receiver"], handle_id: str, process: str) -> None:
+        """Count a handle as open, held by ``process`` (unless it closed already)."""
+        if handle_id in self.closed:
+            return
+        now = time.time()
+        handle = self.handles.get(handle_id)
+        if handle is None:
+            self.handles[handle_id] = _Handle(kind, process, registered_at=now, last_seen=now)
+        else:
+            handle.process, handle.last_seen = process, now
+        if kind == "sender":
+            self.sender_seen = True
+        else:
+            self.receiver_seen = True
+
+    def _open(self, kind: Literal["sender", "receiver"], handle_id: str, process: str) -> bool:
+        """Adopt or refresh ``handle_id`` as used by ``process``; whether it is open."""
+        if handle_id in self.closed:
+            return False
+        handle = self.handles.get(handle_id)
+        if handle is None or handle.kind != kind:
+            self.register(kind, handle_id, process)
+        else:
+            handle.process, handle.last_seen = process, time.time()
+        return True
+
+    def _count(self, kind: str) -> int:
+        return sum(1 for handle in self.handles.values() if handle.kind == kind)
+
+    def senders_done(self) -> bool:
+        """Whether every sender is closed (or lost), so the stream ends once drained."""
+        return self.sender_seen and self._count("sender") == 0
+
+    def receivers_done(self) -> bool:
+        """Whether every receiver is closed (or lost), so sends fail."""
+        return self.receiver_seen and self._count("receiver") == 0
+
+    def free(self) -> int:
+        """Room not yet queued, leased or granted."""
+        return self.capacity - len(self.queue) - len(self.leases) - self.credit_total
+
+    def end_status(self) -> tuple[Status, str, str] | None:
+        """``("ended" | "sender_lost", explanation, lost sender)`` once the stream is over."""
+        if not self.senders_done() or self.queue or self.leases:
+            return None
+        if self.lost_senders:
+            lost = self.lost_senders[0]
+            return "sender_lost", "a sender died without closing", lost
+        return "ended", "every sender is closed and the channel is drained", ""
+
+    def close_handle(self, handle_id: str, *, lost: bool = False) -> None:
+        """Close a handle (``lost``: its process died): release what it holds, wake waiters.
+
+        A sender's credit returns to the channel and its waiting reserves end; a
+        receiver's leases go back to the head of the channel (at-least-once) or are
+        dropped and counted lost (at-most-once), and its waiting gets end taking nothing.
+        Idempotent.
+        """
+        handle = self.handles.pop(handle_id, None)
+        self.closed[handle_id] = "lost" if lost else "closed"
+        if handle is None:
+            return
+        if handle.kind == "sender":
+            self._close_sender(handle_id, lost=lost)
+        else:
+            self._close_receiver(handle_id, lost=lost)
+
+    def _close_sender(self, handle_id: str, *, lost: bool) -> None:
+        self.sender_seen = True
+        for name, writer in list(self.writers.items()):
+            if writer.handle_id != handle_id:
+                continue
+            self.credit_total -= writer.credit
+            writer.credit = 0
+            for turn in writer.turns.values():
+                if not turn.done():
+                    turn.set_result(None)
+            del self.writers[name]
+        for waiter in self._reservers:
+            if waiter.writer not in self.writers and not waiter.future.done():
+                waiter.future.set_result(0)
+        if lost:
+            self.lost_senders.append(handle_id)
+        self._serve_reservers()
+        if self.senders_done():
+            self._wake_getters()
+
+    def _close_receiver(self, handle_id: str, *, lost: bool) -> None:
+        self.receiver_seen = True
+        mine = [lease.entry for lease in self.leases.values() if lease.receiver == handle_id]
+        for entry in mine:
+            del self.leases[entry.id]
+        if lost and not self.at_least_once:
+            self.lost += len(mine)
+        else:
+            self._requeue(mine)
+        for waiter in self._getters:
+            if waiter.receiver == handle_id and not waiter.future.done():
+                waiter.future.set_result(None)
+        self._serve_reservers()
+        if self.receivers_done():
+            self._wake_reservers()
+        self._wake_getters_if_ended()
+
+    def process_died(self, process: str) -> list[str]:
+        """Close, as lost, every handle that ``process`` held last; return their ids."""
+        dead = [hid for hid, handle in self.handles.items() if handle.process == process]
+        for handle_id in dead:
+            self.close_handle(handle_id, lost=True)
+        for getter in self._getters:
+            if getter.process == process and not getter.future.done():
+                getter.future.set_result(None)
+        for reserver in self._reservers:
+            if reserver.process == process and not reserver.future.done():
+                reserver.future.set_result(0)
+        return dead
+
+    def close_all(self) -> None:
+        """Close every handle (the channel is being deleted)."""
+        for handle_id in list(self.handles):
+            self.close_handle(handle_id)
+        self.sender_seen = self.receiver_seen = True
+        self._wake_getters()
+        self._wake_reservers()
+
+    def reader_records(self) -> list[_Handle]:
+        """The open receiver handles (closed and dead ones are dropped)."""
+        return [handle for handle in self.handles.values() if handle.kind == "receiver"]
+
+    # --- sending ---------------------------------------------------------------------
+
+    def sender_problem(self, handle_id: str, process: str) -> Problem | None:
+        """Why ``handle_id`` cannot send now, or ``None``."""
+        if not self._open("sender", handle_id, process):
+            if self.closed.get(handle_id) == "lost":
+                return "handle_closed", "this sender's process was reported dead"
+            return "handle_closed", "this sender is closed"
+        if self.receivers_done():
+            return "peer_closed", "every receiver is closed"
+        return None
+
+    def writer(self, name: str, handle_id: str) -> _Writer:
+        """The state of writer ``name`` (created on first use)."""
+        writer = self.writers.get(name)
+        if writer is None:
+            writer = self.writers[name] = _Writer(handle_id)
+        return writer
+
+    def grant(self, writer: _Writer, need: int, ahead: int) -> int:
+        """Grant ``writer`` credit for ``need`` values and up to ``ahead`` more.
+
+        ``ahead`` (credit to ship later values at once) is granted only while the spare
+        credit of all writers stays within half the capacity, so that idle senders
+        cannot hold the room that others wait for.
+        """
+        free = self.free()
+        granted = min(max(need, 0), free)
+        spare_room = self.capacity // 2 - sum(
+            max(0, w.credit - w.need) for w in self.writers.values()
+        )
+        granted += max(0, min(ahead, free - granted, spare_room))
+        writer.credit += granted
+        self.credit_total += granted
+        return granted
+
+    async def take_turn(self, writer: _Writer, seq: int) -> bool:
+        """Wait until ``seq`` is ``writer``'s next put; ``False`` if it was applied before.
+
+        A gap still open after a patience of 30 s is skipped rather than waited on
+        forever (the earlier put was lost with its caller).
+        """
+        if seq <= writer.last_seq:
+            return False
+        if seq > writer.last_seq + 1:
+            turn = asyncio.get_running_loop().create_future()
+            writer.turns[seq] = turn
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(turn), _TURN_PATIENCE)
+            finally:
+                writer.turns.pop(seq, None)
+        return seq > writer.last_seq
+
+    def end_turn(self, writer: _Writer, seq: int) -> None:
+        """Record ``seq`` as applied and let the writer's next put proceed."""
+        writer.last_seq = max(writer.last_seq, seq)
+        following = writer.turns.get(writer.last_seq + 1)
+        if following is not None and not following.done():
+            following.set_result(None)
+
+    def accept(self, writer: _Writer, items: list[Any]) -> list[Entry]:
+        """Queue ``items`` (covered by ``writer``'s credit) and hand them to waiting gets.
+
+        Raises:
+            ValueError: ``items`` exceeds the writer's credit.
+        """
+        count = len(items)
+        if count > writer.credit:
+            raise ValueError(f"a put of {count} values exceeds its credit of {writer.credit}")
+        writer.credit -= count
+        self.credit_total -= count
+        entries = [Entry(self.next_id + offset, item) for offset, item in enumerate(items)]
+        self.next_id += count
+        self.queue.extend(entries)
+        self.total_sent += count
+        self.high_watermark = max(self.high_watermark, len(self.queue) + len(self.leases))
+        self._serve_getters()
+        return entries
+
+    def restore(self, items: list[Any]) -> None:
+        """Put restored values (a checkpoint's) at the head of the queue, in order.
+
+        They bypass the capacity, as the values of the channel they were taken from.
+        """
+        entries = [Entry(self.next_id + offset, item) for offset, item in enumerate(items)]
+        self.next_id += len(items)
+        self.queue.extendleft(reversed(entries))
+        self._serve_getters()
+
+    async def reserve(
+        self,
+        writer_name: str,
+        handle_id: str,
+        process: str,
+        request: int,
+        need: int,
+        ahead: int,
+        wait: bool,
+    ) -> tuple[int, Problem | None]:
+        """Grant credit now, or wait (``wait``) until room frees up; FIFO among waiters.
+
+        Returns:
+            ``(granted, problem)``: credit granted, and why none was if so
+            (``("full", ...)`` when it must not wait).
+        """
+        problem = self.sender_problem(handle_id, process)
+        if problem:
+            return 0, problem
+        writer = self.writer(writer_name, handle_id)
+        writer.need = need
+        if need <= 0 and ahead <= 0:
+            return 0, None
+        now = self._reserve_now(writer, need, ahead, wait=wait)
+        if now is not None:
+            return now
+        waiter = _ReserveWaiter(
+            writer_name, process, request, max(need, 1), asyncio.get_running_loop().create_future()
+        )
+        self._reservers.append(waiter)
+        try:
+            granted = await waiter.future
+        finally:
+            with contextlib.suppress(ValueError):
+                self._reservers.remove(waiter)
+            if not waiter.future.done():
+                waiter.future.cancel()
+        if granted:
+            return granted, None
+        return 0, self.sender_problem(handle_id, process) or ("withdrawn", "")
+
+    def _reserve_now(
+        self, writer: _Writer, need: int, ahead: int, *, wait: bool
+    ) -> tuple[int, Problem | None] | None:
+        """Answer a reserve without waiting, or ``None`` when it is to wait."""
+        if not self._reservers:
+            granted = self.grant(writer, need, ahead)
+            if granted or not wait:
+                return granted, None if granted else ("full", "the channel is full")
+        elif not wait:
+            return 0, ("full", "the channel is full")
+        if self._too_many_waiting():
+            return 0, self._busy()
+        return None
+
+    def withdraw_reserve(self, writer: str, request: int) -> None:
+        """End a waiting ``reserve`` of ``writer`` without granting anything."""
+        for waiter in self._reservers:
+            if waiter.writer == writer and waiter.request == request and not waiter.future.done():
+                waiter.future.set_result(0)
+
+    def _serve_reservers(self) -> None:
+        """Grant credit to waiting reserves, longest-waiting first, while room lasts."""
+        while self._reservers:
+            waiter = self._reservers[0]
+            writer = self.writers.get(waiter.writer)
+            if waiter.future.done() or writer is None:
+                self._reservers.popleft()
+                if not waiter.future.done():
+                    waiter.future.set_result(0)
+                continue
+            # The waiter's own need: a put of the same writer may have reported a smaller
+            # one since, from before the values that wait were sent.
+            granted = self.grant(writer, waiter.need, 0)
+            if not granted:
+                return
+            self._reservers.popleft()
+            waiter.future.set_result(granted)
+
+    def _wake_reservers(self) -> None:
+        """End every waiting reserve with nothing; each re-checks why."""
+        while self._reservers:
+            waiter = self._reservers.popleft()
+            if not waiter.future.done():
+                waiter.future.set_result(0)
+
+    # --- receiving -------------------------------------------------------------------
+
+    def receiver_problem(self, handle_id: str, process: str) -> Problem | None:
+        """Why ``handle_id`` cannot receive now, or ``None``."""
+        if not self._open("receiver", handle_id, process):
+            if self.closed.get(handle_id) == "lost":
+                return "handle_closed", "this receiver's process was reported dead"
+            return "handle_closed", "this receiver is closed"
+        return None
+
+    def ack(self, handle_id: str, ids: list[int]) -> int:
+        """Acknowledge delivery ids leased to ``handle_id``; return how many were."""
+        count = 0
+        for delivery_id in ids:
+            lease = self.leases.get(delivery_id)
+            if lease is not None and lease.receiver == handle_id:
+                del self.leases[delivery_id]
+                count += 1
+        if count:
+            self.total_acked += count
+            self._serve_reservers()
+            self._wake_getters_if_ended()
+        return count
+
+    def give_back(self, handle_id: str, ids: list[int]) -> None:
+        """Return leased values that were never handed out, to the head, in order."""
+        entries = []
+        for delivery_id in ids:
+            lease = self.leases.get(delivery_id)
+            if lease is not None and lease.receiver == handle_id:
+                del self.leases[delivery_id]
+                lease.entry.deliveries -= 1
+                self.total_received -= 1
+                entries.append(lease.entry)
+        self._requeue(entries)
+
+    def reconcile(self, handle_id: str, held: list[int]) -> None:
+        """After a restart: return ``handle_id``'s leases it does not hold (answers lost)."""
+        keep = set(held)
+        lost_answers = [
+            lease.entry.id
+            for lease in self.leases.values()
+            if lease.receiver == handle_id and lease.entry.id not in keep
+        ]
+        self.give_back(handle_id, lost_answers)
+
+    def take(self, handle_id: str, max_items: int) -> list[Entry]:
+        """Lease up to ``max_items`` queued values to ``handle_id``."""
+        count = min(max_items, len(self.queue))
+        if not count:
+            return []
+        deadline = time.monotonic() + self.lease_seconds
+        taken = [self.queue.popleft() for _ in range(count)]
+        for entry in taken:
+            if entry.deliveries:
+                self.redelivered += 1
+            entry.deliveries += 1
+            self.leases[entry.id] = Lease(entry, handle_id, deadline)
+        self.total_received += count
+        handle = self.handles.get(handle_id)
+        if handle is not None:
+            handle.total_received += count
+        return taken
+
+    async def get(
+        self, handle_id: str, process: str, request: int, max_items: int, wait: float | None
+    ) -> tuple[list[Entry], Problem | None]:
+        """Take values, waiting up to ``wait`` seconds for the first one.
+
+        Returns:
+            ``(entries, problem)``: the values leased to the caller, and when there are
+            none, why (``empty``, ``ended``, ``sender_lost``, ``handle_closed``,
+            ``withdrawn``).
+        """
+        taken = self.take(handle_id, max_items)
+        if taken:
+            return taken, None
+        ended = self.end_status()
+        if ended:
+            return [], (ended[0], ended[1])
+        if wait is not None and wait <= 0:
+            return [], ("empty", "the channel is empty")
+        if self._too_many_waiting():
+            return [], self._busy()
+        future: asyncio.Future[list[Entry] | None] = asyncio.get_running_loop().create_future()
+        waiter = _GetWaiter(handle_id, process, request, max_items, future)
+        self._getters.append(waiter)
+        result: list[Entry] | None = None
+        try:
+            with contextlib.suppress(TimeoutError):
+                result = await asyncio.wait_for(asyncio.shield(future), wait)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._getters.remove(waiter)
+            if future.done() and not future.cancelled():
+                result = future.result()  # handed values just as the wait ended: keep them
+            else:
+                future.cancel()
+        if result:
+            return result, None
+        return [], self._why_nothing(handle_id, process, abandoned=waiter.request < 0)
+
+    def _why_nothing(self, handle_id: str, process: str, *, abandoned: bool) -> Problem:
+        """Why a get that waited ends with no value."""
+        problem = self.receiver_problem(handle_id, process)
+        if problem:
+            return problem
+        ended = self.end_status()
+        if ended:
+            return ended[0], ended[1]
+        if abandoned:
+            return "withdrawn", ""
+        return "empty", "the channel is empty"
+
+    def abandon(self, handle_id: str, request: int) -> None:
+        """End a waiting get of ``handle_id`` taking nothing (its caller gave it up)."""
+        for waiter in self._getters:
+            if waiter.receiver == handle_id and waiter.request == request:
+                waiter.request = -1
+                if not waiter.future.done():
+                    waiter.future.set_result(None)
+
+    def expire_leases(self, now: float | None = None) -> int:
+        """Return leases past their deadline to the head of the channel; how many."""
+        now = time.monotonic() if now is None else now
+        expired = [lease.entry for lease in self.leases.values() if lease.deadline <= now]
+        for entry in expired:
+            del self.leases[entry.id]
+        self._requeue(expired)
+        return len(expired)
+
+    def _requeue(self, entries: list[Entry]) -> None:
+        """Put values no longer leased back at the head of the queue, in id order.
+
+        Their delivery counts stay, so handing one out again counts as a redelivery
+        (:meth:`give_back` takes the count back first for values never handed out).
+        """
+        if not entries:
+            return
+        self.queue.extendleft(sorted(entries, key=lambda entry: entry.id, reverse=True))
+        self._serve_getters()
+
+    def _serve_getters(self) -> None:
+        """Hand queued values to waiting gets, longest-waiting first."""
+        while self.queue and self._getters:
+            waiter = self._getters.popleft()
+            if waiter.future.done():
+                continue
+            waiter.future.set_result(self.take(waiter.receiver, waiter.max_items))
+
+    def _wake_getters(self) -> None:
+        """End every waiting get with nothing; each re-checks (closed, ended)."""
+        while self._getters:
+            waiter = self._getters.popleft()
+            if not waiter.future.done():
+                waiter.future.set_result(None)
+
+    def _wake_getters_if_ended(self) -> None:
+        if self._getters and self.end_status():
+            self._wake_getters()
+
+    def _too_many_waiting(self) -> bool:
+        return self.waiting_senders + self.waiting_receivers >= self.waiting_limit
+
+    def _busy(self) -> Problem:
+        return (
+            "busy",
+            f"{self.waiting_limit} calls already wait on this channel, its limit "
+            "(ray.max_concurrency): use fewer handles at once, or raise the limit",
+        )
+
+    # --- statistics --------------------------------------------------------------------
+
+    @property
+    def waiting_receivers(self) -> int:
+        """Gets waiting now."""
+        return sum(1 for waiter in self._getters if not waiter.future.done())
+
+    @property
+    def waiting_senders(self) -> int:
+        """Reserves waiting for credit now."""
+        return sum(1 for waiter in self._reservers if not waiter.future.done())

@@ -1,0 +1,387 @@
+"""``RayReceiver``: the receiving end of a Ray channel, prefetching in batches.
+
+``recv()`` and ``async for`` hand out values from a local buffer that batched gets fill;
+when the buffer runs low the next batch is fetched while the current one is consumed.
+At most ``prefetch`` values (``channels.prefetch``) are fetched ahead, so that one
+receiver does not take the values others could be working on. ``recv_batch`` asks for
+the number of values it is given.
+
+Acknowledgement (``delivery="at_least_once"``, the default): every value handed to a
+receiver stays *leased* to it until acknowledged: implicitly by the receiver's next
+receive (the get that follows carries the acknowledgements), by its ``close()``, or
+explicitly with :meth:`RayReceiver.ack`. If the receiver's process dies, or a lease
+outlives ``channels.lease_seconds``, the value goes back to the head of the channel for
+the other receivers, and :attr:`RayReceiver.last_deliveries` tells the consumer that
+received it again that it is a redelivery. Values fetched but never handed out go back to
+the head of the channel, in order, when the receiver closes; a cancelled ``recv`` loses
+nothing (what its fetch brings stays in the buffer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Generic, Self, TypeVar
+
+import msgspec
+import ray
+
+from klaw_ray._arguments import check_batch_args
+from klaw_ray._handles import IterableReceiver
+from klaw_ray.ray._handle import RayHandle, closed_error
+from klaw_ray.ray._liveness import process_id
+from klaw_ray.ray._messages import (
+    AckRequest,
+    CloseRequest,
+    GetAnswer,
+    GetRequest,
+    decode_get_answer,
+    decode_send_answer,
+    encode_message,
+)
+from klaw_ray.ray._runtime import current_node_id
+from klaw_types import Err, Ok, Result
+from klaw_wire import (
+    ChannelBackendError,
+    ChannelClosed,
+    ChannelClosedError,
+    ChannelEmpty,
+    get_codec_pool,
+)
+
+__all__ = ["Delivery", "RayReceiver"]
+
+T = TypeVar("T")
+
+
+class Delivery(msgspec.Struct, frozen=True, gc=False):
+    """How a received value was delivered.
+
+    Attributes:
+        id: The value's delivery id in its channel.
+        count: How many times it has been handed to a receiver: 1 the first time, more
+            when it is a redelivery (its earlier receiver died or its lease expired).
+    """
+
+    id: int
+    count: int = 1
+
+    @property
+    def redelivered(self) -> bool:
+        """Whether an earlier receiver may have seen (and processed) this value."""
+        return self.count > 1
+
+
+@dataclass(slots=True)
+class _ReceiveState:
+    """What one process's use of a receiver handle keeps."""
+
+    loop: asyncio.AbstractEventLoop
+    request: int = 0
+    buffer: deque[tuple[Delivery, Any]] = field(default_factory=deque)
+    handed: list[int] = field(default_factory=list)
+    fetch: asyncio.Task[None] | None = None
+    fetch_request: int = -1
+    end: BaseException | None = None
+    reconcile: bool = False
+
+
+class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
+    """The receiving end of a Ray channel. Implements :class:`~klaw_ray.Receiver`.
+
+    See the module documentation for prefetching and acknowledgements. Methods are
+    safe to call concurrently from tasks of one event loop; use a ``clone()`` per thread
+    or per process.
+    """
+
+    __slots__ = ("_batch_type", "_last", "_state_")
+
+    def __init__(
+        self,
+        actor: Any,
+        metadata: Any,
+        handle_id: str,
+        ready: Any = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(actor, metadata, handle_id, ready, options)
+        self._state_: _ReceiveState | None = None
+        self._batch_type: Any = list[self._value_type]  # type: ignore[name-defined]
+        self._last: tuple[Delivery, ...] = ()
+
+    @property
+    def _prefetch(self) -> int:
+        return max(1, int(self._options.get("prefetch", 128)))
+
+    @property
+    def last_deliveries(self) -> tuple[Delivery, ...]:
+        """How the values handed out by the latest receive call were delivered.
+
+        One :class:`Delivery` for ``recv``, ``try_recv`` and each ``async for`` step,
+        one per value for ``recv_batch``; empty before the first value.
+        """
+        return self._last
+
+    def _state(self) -> _ReceiveState:
+        loop = asyncio.get_running_loop()
+        state = self._state_
+        if state is None:
+            state = self._state_ = _ReceiveState(loop)
+            self._attach()
+        elif state.loop is not loop:
+            if state.fetch is not None and not state.fetch.done():
+                raise RuntimeError("a RayReceiver is in use on another event loop; use a clone()")
+            state.loop = loop
+        return state
+
+    def _adopted_incarnation(self) -> None:
+        super()._adopted_incarnation()
+        if self._state_ is not None:
+            self._state_.reconcile = True
+
+    # --- fetching ----------------------------------------------------------------------
+
+    def _get_request(self, state: _ReceiveState, max_items: int, wait: float | None) -> bytes:
+        acked, state.handed = state.handed, []
+        held = None
+        if state.reconcile:
+            state.reconcile = False
+            held = [delivery.id for delivery, _ in state.buffer]
+        request = state.request
+        state.request += 1
+        state.fetch_request = request
+        return encode_message(
+            GetRequest(
+                self._handle_id,
+                process_id(),
+                current_node_id(),
+                request,
+                self._incarnation,
+                max_items,
+                wait,
+                acked,
+                held,
+            )
+        )
+
+    async def _fetch(self, state: _ReceiveState, max_items: int, wait: float | None) -> None:
+        """One get: its values go to the buffer; the end of the stream is remembered."""
+        request = self._get_request(state, max_items, wait)
+        try:
+            answer = decode_get_answer(await self._call("get", request))
+            self._check_answer(answer.incarnation, answer.status)
+        except (ChannelBackendError, ChannelClosedError) as exc:
+            state.end = state.end or exc
+            return
+        if answer.status == "ok":
+            values = await self._values(answer)
+            counts = answer.deliveries or [1] * len(answer.ids)
+            state.buffer.extend(
+                (Delivery(delivery_id, count), value)
+                for delivery_id, count, value in zip(answer.ids, counts, values, strict=True)
+            )
+        elif answer.status in ("ended", "sender_lost", "handle_closed", "peer_closed"):
+            error = closed_error(
+                answer.status, self._metadata.name, answer.error, answer.lost_sender
+            )
+            state.end = state.end or error
+        elif answer.status == "invalid":
+            state.end = state.end or ChannelBackendError(
+                channel_id=self._metadata.name, backend="ray", cause=answer.error
+            )
+
+    async def _values(self, answer: GetAnswer) -> list[Any]:
+        """The values a successful get carried (decoded; fetched for references)."""
+        values: list[Any] = get_codec_pool().decode_data(answer.data, self._batch_type).payload
+        return values
+
+    def _start_fetch(
+        self, state: _ReceiveState, max_items: int, wait: float | None
+    ) -> asyncio.Task[None]:
+        if state.fetch is None or state.fetch.done():
+            state.fetch = state.loop.create_task(self._fetch(state, max_items, wait))
+        return state.fetch
+
+    def _prefetch_if_low(self, state: _ReceiveState) -> None:
+        if (
+            len(state.buffer) <= self._prefetch // 2
+            and state.end is None
+            and (state.fetch is None or state.fetch.done())
+        ):
+            self._start_fetch(state, self._prefetch, None)
+
+    def _hand_out(self, state: _ReceiveState, count: int) -> list[Any]:
+        taken = [state.buffer.popleft() for _ in range(min(count, len(state.buffer)))]
+        state.handed.extend(delivery.id for delivery, _ in taken)
+        self._last = tuple(delivery for delivery, _ in taken)
+        return [value for _, value in taken]
+
+    # --- the Receiver protocol ---------------------------------------------------------
+
+    async def recv(self) -> T:
+        """Receive the next value, waiting while the channel is empty.
+
+        The value handed out before this one counts as acknowledged.
+
+        Raises:
+            EndOfStreamError: Every sender is closed and the channel is drained.
+            SenderLostError: A sender died without closing, and the channel is drained.
+            HandleClosedError: This receiver is closed.
+            ChannelBackendError: The actor died or cannot be reached.
+            ChannelRestartedError: The channel restarted and lost its values.
+        """
+        self._check_usable()
+        state = self._state()
+        while True:
+            if state.buffer:
+                value: T = self._hand_out(state, 1)[0]
+                self._prefetch_if_low(state)
+                return value
+            if state.end is not None:
+                raise _reraise(state.end)
+            await asyncio.shield(self._start_fetch(state, self._prefetch, None))
+            self._check_usable()
+
+    async def try_recv(self) -> Result[T, ChannelEmpty | ChannelClosed]:
+        """Receive a value only if one is here or queued now (at most one actor call).
+
+        Returns:
+            ``Ok(value)``, ``Err(ChannelEmpty(...))``, or ``Err(EndOfStream(...))`` /
+            ``Err(SenderLost(...))`` / ``Err(HandleClosed(...))``.
+
+        Raises:
+            ChannelBackendError: The actor died or cannot be reached.
+            ChannelRestartedError: The channel restarted and lost its values.
+        """
+        try:
+            self._check_usable()
+        except ChannelBackendError:
+            raise
+        except ChannelClosedError as exc:
+            return Err(exc.to_struct())
+        state = self._state()
+        if not state.buffer and state.end is None and (state.fetch is None or state.fetch.done()):
+            await self._fetch(state, self._prefetch, 0)
+        if state.buffer:
+            return Ok(self._hand_out(state, 1)[0])
+        if state.end is not None:
+            if isinstance(state.end, ChannelBackendError):
+                raise _reraise(state.end)
+            if isinstance(state.end, ChannelClosedError):
+                return Err(state.end.to_struct())
+        return Err(ChannelEmpty(channel_id=self._metadata.name))
+
+    async def recv_batch(self, max_items: int, timeout: float | None = None) -> list[T]:
+        """Wait for at least one value (or the timeout), then take up to ``max_items``.
+
+        Values already fetched are handed out first; otherwise one get asks for
+        ``max_items``. On timeout, a get still waiting in the actor goes on in the
+        background and what it brings is kept for the next receive.
+
+        Raises:
+            TypeError: ``max_items`` is not an int, or ``timeout`` not a number.
+            ValueError: ``max_items < 1``, or ``timeout`` negative, NaN or infinite.
+            EndOfStreamError: Every sender is closed and the channel is drained.
+            SenderLostError: A sender died without closing, and the channel is drained.
+            HandleClosedError: This receiver is closed.
+            ChannelBackendError: The actor died or cannot be reached.
+        """
+        check_batch_args(max_items, timeout)
+        self._check_usable()
+        state = self._state()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if state.buffer:
+                values: list[T] = self._hand_out(state, max_items)
+                return values
+            if state.end is not None:
+                raise _reraise(state.end)
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            fetch = self._start_fetch(state, max_items, remaining)
+            try:
+                await asyncio.wait_for(asyncio.shield(fetch), remaining)
+            except TimeoutError:
+                return []
+            self._check_usable()
+            if not state.buffer and deadline is not None and time.monotonic() >= deadline:
+                return []
+
+    async def ack(self) -> None:
+        """Acknowledge every value handed out so far (one actor call, if any is pending).
+
+        Raises:
+            HandleClosedError: This receiver is closed.
+            ChannelBackendError: The actor died or cannot be reached.
+        """
+        self._check_usable()
+        state = self._state()
+        if not state.handed:
+            return
+        acked, state.handed = state.handed, []
+        answer = decode_send_answer(
+            await self._call(
+                "ack",
+                encode_message(AckRequest(self._handle_id, process_id(), self._incarnation, acked)),
+            )
+        )
+        self._check_answer(answer.incarnation, answer.status)
+
+    def clone(self) -> Self:
+        """Return another receiver handle; receivers compete for values.
+
+        Raises:
+            HandleClosedError: This handle is closed.
+        """
+        self._check_usable()
+        handle_id = uuid.uuid4().hex
+        ready = self._actor.register.remote("receiver", handle_id, process_id())
+        return type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+
+    async def close(self) -> None:
+        """Close this handle (every pickled copy too); give back what was not handed out.
+
+        Values handed out are acknowledged; values fetched but never handed out go back
+        to the head of the channel, in order. Runs to the end even if the calling task
+        is cancelled meanwhile. Idempotent; a channel whose actor is gone counts as
+        closed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        closing = asyncio.ensure_future(self._close())
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            await asyncio.shield(closing)
+            raise
+
+    async def _close(self) -> None:
+        state = self._state_
+        try:
+            await self._ensure_registered()
+            acked: list[int] = []
+            unread: list[int] = []
+            if state is not None:
+                if state.fetch is not None and not state.fetch.done():
+                    await self._actor.abandon.remote(self._handle_id, state.fetch_request)
+                    await asyncio.shield(state.fetch)
+                acked, state.handed = state.handed, []
+                unread = [delivery.id for delivery, _ in state.buffer]
+                state.buffer.clear()
+            request = CloseRequest(self._handle_id, process_id(), self._incarnation, acked, unread)
+            await self._actor.close_receiver.remote(encode_message(request))
+        except (ray.exceptions.RayError, ChannelBackendError):
+            pass
+
+
+def _reraise(error: BaseException) -> BaseException:
+    """A fresh copy of a remembered closed-channel error (each raise gets its own).
+
+    A backend failure is raised as it was, with its cause.
+    """
+    if isinstance(error, ChannelClosedError) and not isinstance(error, ChannelBackendError):
+        return error.to_struct().to_exception()
+    return error
