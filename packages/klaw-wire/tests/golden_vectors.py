@@ -8,7 +8,8 @@ regenerate it in memory and compare, so it cannot drift. After a deliberate chan
 Each vector is one envelope body (frames add a 4-byte big-endian length):
 
 - ``hex``: the bytes, as written; ``value``: their generic MessagePack decoding in JSON
-  (integers exact, however large; ``bin`` as ``{"$bin": "<hex>"}``);
+  (integers exact, however large; ``bin`` as ``{"$bytes": "<base64>"}``, as ``inspect``
+  shows it);
 - ``valid``: whether a version-1 reader accepts it. If so, ``decoded_hex`` is the message
   as that reader holds it, written back in full (omitted elements filled with their
   defaults, appended ones dropped); if not, ``error`` is klaw-wire's error message.
@@ -18,6 +19,7 @@ Each vector is one envelope body (frames add a 4-byte big-endian length):
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Final
 
 import msgspec
@@ -44,14 +46,19 @@ __all__ = ["FRAMES_FILE", "VECTORS_FILE", "frames", "vectors", "vectors_json"]
 VECTORS_FILE: Final = "vectors.json"
 FRAMES_FILE: Final = "frames.bin"
 TS: Final = 1_700_000_000_000
-ABOUT: Final = (
-    "Each vector is one envelope body; a frame adds its length as 4 big-endian bytes. "
-    "hex: the bytes as written. value: their generic MessagePack decoding (integers exact, "
-    'however large; bin data as {"$bin": hex}; null when the bytes are not one '
-    "MessagePack value). valid: whether a version-1 reader accepts them. decoded_hex: the "
-    "message as that reader holds it, written back in full (omitted elements filled with "
-    "their defaults, appended ones dropped). error: klaw-wire's message for a vector it "
-    "refuses. frames.bin, beside this file, holds every valid vector framed, in order."
+ABOUT: Final = " ".join(
+    [
+        "Each vector is one envelope body; a frame adds its length as 4 big-endian bytes.",
+        "hex: the bytes as written.",
+        "value: their generic MessagePack decoding (integers exact, however large;",
+        'bin data as {"$bytes": base64}, as klaw wire inspect shows it;',
+        "null when the bytes are not one MessagePack value).",
+        "valid: whether a version-1 reader accepts them.",
+        "decoded_hex: the message as that reader holds it, written back in full",
+        "(omitted elements filled with their defaults, appended ones dropped).",
+        "error: klaw-wire's message for a vector it refuses.",
+        "frames.bin, beside this file, holds every valid vector framed, in order.",
+    ]
 )
 _BAD_STR: Final = b"\x00\xa2\xff\xfe"  # ts 0, then a 2-byte str that is not UTF-8
 
@@ -225,8 +232,8 @@ def _written() -> list[tuple[str, str, bytes]]:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"$bin": value.hex()}
+    if isinstance(value, bytes):  # as `python -m klaw_wire inspect` shows bin data
+        return {"$bytes": base64.b64encode(value).decode()}
     if isinstance(value, list):
         return [_json_value(item) for item in value]
     if isinstance(value, dict):
