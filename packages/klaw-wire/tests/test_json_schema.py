@@ -25,6 +25,7 @@ from klaw_wire import (
     InvalidMessageError,
     ResizeMetadata,
     WireDecodeError,
+    WireEnvelope,
     WireError,
     decode,
     encode,
@@ -74,6 +75,13 @@ def test_the_schemas_are_valid_json_schema_2020_12() -> None:
         assert schema["$schema"] == JSON_SCHEMA_DIALECT
         jsonschema.Draft202012Validator.check_schema(schema)
         assert msgspec.json.decode(msgspec.json.encode(schema)) == schema
+
+
+def test_msgspecs_own_schema_generator_describes_the_envelopes_too() -> None:
+    # The Raw fields default through a factory: msgspec cannot write a Raw default.
+    defs = msgspec.json.schema(WireEnvelope)["$defs"]
+    assert defs["ControlMessage"]["prefixItems"][3]["default"] is None
+    assert defs["WireError"]["prefixItems"][4]["default"] is None
 
 
 def test_the_schema_is_generated_from_the_structs() -> None:
