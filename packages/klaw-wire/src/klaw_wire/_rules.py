@@ -25,7 +25,6 @@ __all__ = [
     "UINT64_MAX",
     "check_fields",
     "check_layout",
-    "check_raw",
     "layout_accepts_nil",
     "raw_problem",
 ]
@@ -58,18 +57,6 @@ def raw_problem(value: msgspec.Raw) -> str | None:
     except msgspec.DecodeError as exc:
         return f"must hold exactly one MessagePack value: {exc}"
     return None
-
-
-def check_raw(value: msgspec.Raw, field: str) -> msgspec.Raw:
-    """Return ``value`` if it holds exactly one complete MessagePack value.
-
-    Raises:
-        InvalidMessageError: It is empty, truncated, malformed or holds more than one.
-    """
-    problem = raw_problem(value)
-    if problem is not None:
-        raise InvalidMessageError(field=field, reason=problem)
-    return value
 
 
 def _int_check(info: mi.IntType) -> _Check:

@@ -793,6 +793,8 @@ _CODE_OF_STRUCT: Final[dict[type[Any], ErrorCode]] = {
     ChannelBackend: ErrorCode.CHANNEL_BACKEND,
     ChannelRestarted: ErrorCode.CHANNEL_RESTARTED,
 }
+# WireError.build checks the details of the codes defined here; wire.py cannot import
+# this module, so the layouts are handed to it: nil only, or the code's struct.
 _DETAIL_LAYOUTS.update({str(code): None for code in ErrorCode})
 _DETAIL_LAYOUTS.update({str(code): struct_type for struct_type, code in _CODE_OF_STRUCT.items()})
 _DETAIL_DECODERS: Final[dict[str, tuple[type[Any], msgspec.msgpack.Decoder[Any]]]] = {
