@@ -13,10 +13,12 @@ How a value travels (coalescing on, the default):
    answer brings new credit, so a busy sender rarely waits for it.
 
 Capacity therefore bounds everything on the sending side: values queued in the actor,
-buffered here and in flight. (What receivers hold is bounded by what each asks for.) A shipped batch that fails (every receiver closed, the actor
-died or restarted and lost its values) makes the next ``send``, ``send_batch``, ``flush``
-or ``close`` raise that error with the values that were not delivered in its
-``undelivered`` attribute, so nothing is dropped without the caller knowing.
+buffered here and in flight (what receivers hold is bounded by what each asks for).
+
+A shipped batch that fails (every receiver closed, the actor died or restarted and lost
+its values) makes the next ``send``, ``send_batch``, ``flush`` or ``close`` raise that
+error with the values that were not delivered in its ``undelivered`` attribute, so
+nothing is dropped without the caller knowing.
 
 With ``coalesce=False``, ``send`` returns only once its value is in the channel (one
 actor call per value): choose it when the caller must know that, and the default when
