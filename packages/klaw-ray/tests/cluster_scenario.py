@@ -39,7 +39,10 @@ def produce(sender: RaySender[int], producer: int) -> str:
 def consume(receiver: RayReceiver[int]) -> tuple[str, list[int]]:
     async def run() -> list[int]:
         async with receiver:
-            return [value async for value in receiver]
+            early = await receiver.recv_batch(1, timeout=0)  # a first get names this node
+            while len((await receiver.stats()).readers_per_node) < CONSUMERS:
+                await asyncio.sleep(0.05)  # until the other consumer's node is known too
+            return [*early, *[value async for value in receiver]]
 
     return ray.get_runtime_context().get_node_id(), asyncio.run(run())
 
@@ -60,8 +63,9 @@ async def scenario() -> dict[str, Any]:
     await tx.close()
     await rx.close()  # the consumers hold their clones; only they are readers now
     stats = await rx.stats()
-    while len(stats.readers_per_node) < len(consumers) and stats.open_receivers:
-        stats = await rx.stats()  # readers report their node with their first get
+    while len(stats.readers_per_node) < len(consumers):
+        await asyncio.sleep(0.05)
+        stats = await rx.stats()  # each consumer names its node, then waits for the other
     producer_nodes = await asyncio.gather(*producers)
     consumed = await asyncio.gather(*consumers)
     received = sorted(value for _, values in consumed for value in values)

@@ -129,8 +129,8 @@ class RayChannelActor(Generic[T]):
     actor's event loop, so state changes are atomic between ``await`` points.
 
     Args:
-        capacity: Most values held at once (queued, leased to receivers and reserved by
-            senders); ``None`` for unbounded.
+        capacity: Most values queued and reserved by senders (buffered in their handles
+            or on their way) at once; ``None`` for unbounded.
         value_type: Type every value is checked against; ``None`` accepts any value.
         name: The channel's name, used in envelopes and errors.
         namespace: The Ray namespace of a named channel.

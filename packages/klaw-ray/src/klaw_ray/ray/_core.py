@@ -7,10 +7,12 @@ code, so tests drive it through any interleaving without Ray.
 
 Invariants (each method restores them before it returns or awaits):
 
-1. **Capacity.** ``len(queue) + len(leases) + credit_total <= capacity``: values queued,
-   values handed to receivers and not yet acknowledged, and room granted to senders and
-   not yet used. Senders ship only values they hold credit for, so everything the channel
-   holds, in handles and in flight included, is bounded.
+1. **Capacity.** ``len(queue) + credit_total <= capacity``: values queued, and room
+   granted to senders and not yet used (values buffered in sender handles or on their
+   way). Senders ship only values they hold credit for, so everything on the sending side
+   is bounded by the capacity. Values leased to receivers are bounded apart, by what each
+   receiver asks for at once (its prefetch, or its ``recv_batch`` size): counting them
+   against the capacity would make a task that sends and then receives wait on itself.
 2. **Exactly one place per value.** An accepted value is in the queue or leased to one
    receiver, until it is acknowledged (then it is gone) or lost with its receiver in
    at-most-once mode (then ``lost`` counts it).
@@ -154,7 +156,7 @@ class ChannelCore:
     :meth:`put`) register a waiter, and every way out of the wait removes it.
 
     Args:
-        capacity: Most values held at once (queued + leased + credit); ``None`` for
+        capacity: Most values queued and reserved by senders at once; ``None`` for
             unbounded.
         at_least_once: Leased values of a receiver that dies go back to the channel;
             otherwise they are dropped and counted as lost.
@@ -247,8 +249,8 @@ class ChannelCore:
         return self.receiver_seen and self._count("receiver") == 0
 
     def free(self) -> int:
-        """Room not yet queued, leased or granted."""
-        return self.capacity - len(self.queue) - len(self.leases) - self.credit_total
+        """Room not yet queued or granted to a sender."""
+        return self.capacity - len(self.queue) - self.credit_total
 
     def end_status(self) -> tuple[Status, str, str] | None:
         """``("ended" | "sender_lost", explanation, lost sender)`` once the stream is over."""
@@ -604,6 +606,7 @@ class ChannelCore:
         handle = self.handles.get(handle_id)
         if handle is not None:
             handle.total_received += count
+        self._serve_reservers()  # the values left the queue: their room is free again
         return taken
 
     async def get(

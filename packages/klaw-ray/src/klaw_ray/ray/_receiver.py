@@ -114,7 +114,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
 
     @property
     def _prefetch(self) -> int:
-        return max(1, int(self._options.get("prefetch", 128)))
+        return max(1, int(self._options.get("prefetch", 256)))
 
     @property
     def last_deliveries(self) -> tuple[Delivery, ...]:

@@ -12,11 +12,13 @@ How a value travels (coalescing on, the default):
    timer), and, under load, gathering values while up to two puts are in flight. Each
    answer brings new credit, so a busy sender rarely waits for it.
 
-Capacity therefore bounds everything: values queued in the actor, leased to receivers,
-buffered here and in flight. A shipped batch that fails (every receiver closed, the actor
-died or restarted and lost its values) makes the next ``send``, ``send_batch``, ``flush``
-or ``close`` raise that error with the values that were not delivered in its
-``undelivered`` attribute, so nothing is dropped without the caller knowing.
+Capacity therefore bounds everything on the sending side: values queued in the actor,
+buffered here and in flight (what receivers hold is bounded by what each asks for).
+
+A shipped batch that fails (every receiver closed, the actor died or restarted and lost
+its values) makes the next ``send``, ``send_batch``, ``flush`` or ``close`` raise that
+error with the values that were not delivered in its ``undelivered`` attribute, so
+nothing is dropped without the caller knowing.
 
 With ``coalesce=False``, ``send`` returns only once its value is in the channel (one
 actor call per value): choose it when the caller must know that, and the default when
@@ -66,6 +68,9 @@ _MAX_IN_FLIGHT = 2
 """Puts one writer keeps in flight at once."""
 _MAX_BATCH = 1000
 """Most values in one put."""
+_IN_A_BATCH = b"\x91\x91"
+"""Two one-element MessagePack arrays: a value's place in a received batch (the envelope,
+then its list of values), so that checking it there checks its real nesting depth."""
 _YIELD_EVERY = 256
 """Sends that complete without waiting yield to the event loop this often, so that the
 answers of puts in flight are processed while a producer loop runs."""
@@ -107,7 +112,7 @@ class RaySender(RayHandle, Generic[T]):
     ``clone()`` per thread or per process.
     """
 
-    __slots__ = ("_encoder_type", "_state_")
+    __slots__ = ("_nested_type", "_state_")
 
     _is_sender = True
 
@@ -121,7 +126,7 @@ class RaySender(RayHandle, Generic[T]):
     ) -> None:
         super().__init__(actor, metadata, handle_id, ready, options)
         self._state_: _SendState | None = None
-        self._encoder_type: Any = None
+        self._nested_type: Any = list[list[self._value_type]]  # type: ignore[name-defined]
 
     @property
     def coalescing(self) -> bool:
@@ -158,8 +163,9 @@ class RaySender(RayHandle, Generic[T]):
             reason = f"cannot send to {self._label}: a value is not encodable: {exc}"
             raise TypeError(reason) from exc
         try:
-            # The receivers' own check: what they could not decode is never accepted.
-            pool.decode_payload(encoded, self._value_type)
+            # The receivers' own check, at the depth they decode it (inside an envelope's
+            # list of values): what they could not decode is never accepted.
+            pool.decode_payload(_IN_A_BATCH + encoded, self._nested_type)
         except (ValueError, RecursionError) as exc:  # msgspec's errors are ValueErrors
             raise TypeError(f"{self._label} rejected the value: {exc}") from exc
         return msgspec.Raw(encoded)
@@ -331,6 +337,10 @@ class RaySender(RayHandle, Generic[T]):
                 for pending in waiting:
                     pending.future.cancel()
                 state.pending = deque(p for p in state.pending if not p.future.done())
+                if not state.pending and state.reserving:
+                    # Nothing waits for room any more: the reserve waiting in the actor
+                    # goes, so that it holds no slot and takes no room.
+                    self._actor.withdraw.remote(state.writer, state.reserve_request - 1)
                 if waiting[-1].future.cancelled():
                     raise
                 _defer_cancellation()  # every value was accepted: the send happened
