@@ -16,7 +16,7 @@ from ray.cluster_utils import Cluster
 
 from klaw_config import KlawConfig, RayConfig
 from klaw_ray import RayReceiver, RaySender
-from klaw_ray.ray._handles import ray_channel
+from klaw_ray.ray import ray_channel
 from klaw_ray.ray._runtime import use_loopback_only
 
 PRODUCERS, CONSUMERS, PER_PRODUCER = 2, 2, 300
@@ -39,7 +39,10 @@ def produce(sender: RaySender[int], producer: int) -> str:
 def consume(receiver: RayReceiver[int]) -> tuple[str, list[int]]:
     async def run() -> list[int]:
         async with receiver:
-            return [value async for value in receiver]
+            early = await receiver.recv_batch(1, timeout=0)  # a first get names this node
+            while len((await receiver.stats()).readers_per_node) < CONSUMERS:
+                await asyncio.sleep(0.05)  # until the other consumer's node is known too
+            return [*early, *[value async for value in receiver]]
 
     return ray.get_runtime_context().get_node_id(), asyncio.run(run())
 
@@ -58,10 +61,13 @@ async def scenario() -> dict[str, Any]:
     ]
     producers = [produce.remote(tx.clone(), p) for p in range(PRODUCERS)]
     await tx.close()
+    await rx.close()  # the consumers hold their clones; only they are readers now
+    stats = await rx.stats()
+    while len(stats.readers_per_node) < len(consumers):
+        await asyncio.sleep(0.05)
+        stats = await rx.stats()  # each consumer names its node, then waits for the other
     producer_nodes = await asyncio.gather(*producers)
     consumed = await asyncio.gather(*consumers)
-    stats = await rx.stats()
-    await rx.close()
     received = sorted(value for _, values in consumed for value in values)
     return {
         "exactly_once": received

@@ -71,7 +71,7 @@ def test_demo_on_the_local_backend() -> None:
 @pytest.mark.ray
 @pytest.mark.slow
 def test_demo_on_an_embedded_ray_instance() -> None:
-    completed = _run("demo", "--messages", "600", "--batch", "50", timeout=240)
+    completed = _run("demo", "--messages", "600", timeout=240)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "ray (2 producers, 2 consumers)" in completed.stdout
     assert "every message received exactly once" in completed.stdout

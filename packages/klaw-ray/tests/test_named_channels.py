@@ -8,6 +8,7 @@ import sys
 import textwrap
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
@@ -16,6 +17,7 @@ from channel_backends import wait_for_waiting
 from klaw_config import KlawConfig
 from klaw_ray import (
     ChannelNotFoundError,
+    RayReceiver,
     channel,
     delete_channel,
     get_channel,
@@ -91,9 +93,12 @@ async def test_checkpoint_kill_recreate_restore_brings_the_values_back(
     tx, rx = await channel(16, backend="ray", value_type=Order, name=name, config=ray_config)
     orders = [Order(order_id=i, sku=f"s{i}", quantity=1) for i in range(5)]
     await tx.send_batch(orders)
-    assert await rx.recv() == orders[0]
+    await tx.flush()
+    assert await rx.recv_batch(1) == orders[:1]
+    await rx.ack()  # a checkpoint keeps what is unacknowledged, like the channel
     checkpoint = await tx.checkpoint()
     ray.kill(tx._actor, no_restart=True)
+    await _until_unreachable(rx)
     with pytest.raises(ChannelBackendError):
         await asyncio.wait_for(rx.recv(), 20)
     tx2, rx2 = await channel(16, backend="ray", value_type=Order, name=name, config=ray_config)
@@ -104,6 +109,17 @@ async def test_checkpoint_kill_recreate_restore_brings_the_values_back(
     await tx2.close()
     assert [order async for order in rx2] == orders[1:]  # and the stream still ends
     await delete_channel(name, config=ray_config)
+
+
+async def _until_unreachable(rx: RayReceiver[Any]) -> None:
+    """Wait until calls fail: ``ray.kill`` returns before the actor is gone."""
+    for _ in range(200):
+        try:
+            await rx.stats()
+        except ChannelBackendError:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the killed actor still answers")
 
 
 async def test_a_bad_checkpoint_is_rejected(ray_config: KlawConfig) -> None:

@@ -21,7 +21,12 @@ from klaw_ray import (
     UnshippableTypeError,
     channel,
 )
-from klaw_wire import ChannelBackendError, EndOfStreamError
+from klaw_wire import (
+    ChannelBackendError,
+    ChannelRestartedError,
+    EndOfStreamError,
+    SenderLostError,
+)
 from ray_records import Order
 
 pytestmark = pytest.mark.anyio
@@ -74,7 +79,11 @@ async def test_pipelined_sends_from_one_handle_arrive_in_order(ray_config: KlawC
     # is 64), as the channel documentation asks of pipelining callers.
     await asyncio.gather(*(tx.send(i) for i in range(50)))
     await asyncio.gather(*(tx.send_batch([i]) for i in range(50, 100)))
-    assert await rx.recv_batch(1000) == list(range(100))
+    await tx.flush()
+    received: list[int] = []
+    while len(received) < 100:
+        received.extend(await rx.recv_batch(1000, timeout=10))
+    assert received == list(range(100))
 
 
 async def test_batches_larger_than_capacity_are_split_in_order(ray_config: KlawConfig) -> None:
@@ -145,8 +154,9 @@ async def test_stats_count_readers_per_node(ray_config: KlawConfig) -> None:
     tx, rx = await channel(16, backend="ray", value_type=int, config=ray_config)
     rx2 = rx.clone()
     await tx.send_batch([1, 2, 3])
-    await rx.recv()
-    await rx2.recv()
+    await tx.flush()
+    assert len(await rx.recv_batch(1)) == 1  # recv_batch fetches what it asks for, no more
+    assert len(await rx2.recv_batch(1)) == 1
     stats = await rx.stats()
     node = ray.get_runtime_context().get_node_id()
     assert stats.backend == "ray"
@@ -231,14 +241,20 @@ async def test_killed_actor_surfaces_as_backend_error_promptly(ray_config: KlawC
     await tx.close()  # closing a dead channel is quiet
 
 
-async def test_restarted_actor_starts_empty_and_handles_keep_working(
+async def test_a_restart_that_lost_values_is_raised_by_every_handle(
     ray_config: KlawConfig,
 ) -> None:
     tx, rx = await channel(8, backend="ray", value_type=int, config=ray_config)
     await tx.send_batch([1, 2, 3])
+    await tx.flush()
     await _kill_and_await_restart(tx)
-    await tx.send(4)
-    assert await rx.recv_batch(10, timeout=10) == [4]  # 1, 2, 3 were lost with the actor
+    with pytest.raises(ChannelRestartedError) as raised:
+        await _send_and_flush(tx, 4)
+    assert raised.value.incarnation != 0
+    with pytest.raises(ChannelRestartedError):
+        await tx.send(5)  # and keeps raising: the handle belongs to the lost incarnation
+    with pytest.raises(ChannelRestartedError):
+        await rx.recv()  # never the values sent after the restart, with a hole before them
 
 
 @ray.remote(num_cpus=0, max_retries=0)
@@ -246,35 +262,48 @@ def _produce_then_die(sender: RaySender[int], count: int) -> None:
     async def run() -> None:
         for i in range(count):
             await sender.send(i)
+        await sender.flush()  # what a coalescing sender buffered dies with its process
 
     asyncio.run(run())
     os._exit(1)  # dies without closing its handle
 
 
-async def test_a_producer_that_dies_mid_stream_loses_nothing_it_sent(
+async def test_a_producer_that_dies_mid_stream_is_reported_after_everything_it_sent(
     ray_config: KlawConfig,
 ) -> None:
     tx, rx = await channel(100, backend="ray", value_type=int, config=ray_config)
+    lost = tx.clone()
     with pytest.raises(RayError):
-        await _produce_then_die.remote(tx.clone(), 30)
-    assert await rx.recv_batch(100, timeout=10) == list(range(30))
+        await _produce_then_die.remote(lost, 30)
     await tx.close()
-    # The dead producer never closed its clone, so the channel stays open: receivers
-    # see an empty channel (and their timeouts), not a hang and not a false end.
-    assert (await rx.stats()).open_senders == 1
-    assert await rx.recv_batch(10, timeout=0.2) == []
+    received: list[int] = []
+    with pytest.raises(SenderLostError) as raised:
+        await _receive_all(rx, received)
+    assert received == list(range(30))
+    assert raised.value.sender_id == lost.handle_id
+    assert (await rx.stats()).lost_senders == 1
 
 
-async def test_the_stream_still_ends_after_a_restart(ray_config: KlawConfig) -> None:
+async def test_the_stream_never_ends_early_after_a_restart(ray_config: KlawConfig) -> None:
     tx, rx = await channel(8, backend="ray", value_type=int, config=ray_config)
     survivor = tx.clone()
     await survivor.send(1)
-    await tx.close()  # closed before the restart: the new actor must not wait for it
+    await survivor.flush()
+    await tx.close()
     await _kill_and_await_restart(rx)
-    await survivor.send(2)
-    assert (await rx.stats()).open_senders == 1
-    await survivor.close()
-    assert [value async for value in rx] == [2]
+    with pytest.raises(ChannelRestartedError):
+        await rx.recv()  # not the end of the stream: the values were lost
+    await survivor.close()  # closing a handle of a lost incarnation is quiet
+
+
+async def _send_and_flush(tx: RaySender[int], value: int) -> None:
+    await tx.send(value)
+    await tx.flush()
+
+
+async def _receive_all(rx: RayReceiver[int], into: list[int]) -> None:
+    while True:
+        into.extend(await asyncio.wait_for(rx.recv_batch(100), 30))
 
 
 async def _kill_and_await_restart(handle: RaySender[Any] | RayReceiver[Any]) -> None:

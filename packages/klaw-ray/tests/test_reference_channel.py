@@ -33,6 +33,7 @@ async def test_large_payloads_pass_without_growing_the_channel_actor(
     payloads = [bytes([i]) * PAYLOAD_BYTES for i in range(3)]
     await tx.send(payloads[0])
     await tx.send_batch(payloads[1:])
+    await tx.flush()
     grown = _resident_bytes(pid) - before
     assert grown < PAYLOAD_BYTES // 2, f"the actor grew by {grown} bytes"
     assert (await rx.stats()).size == 3

@@ -18,10 +18,12 @@ from klaw_wire import (
     CodecPool,
     DataMessage,
     Heartbeat,
+    UnknownSchemaVersionError,
     WireEncodeError,
     WireValidationError,
     decode,
     encode,
+    encode_frame,
     get_codec_pool,
 )
 from wire_strategies import WIRE_SETTINGS, Job, data_messages, envelopes, jobs
@@ -75,14 +77,34 @@ def test_encode_into_needs_a_bytearray(codec: CodecPool) -> None:
 
 def test_an_unencodable_payload_raises_wire_encode_error(codec: CodecPool) -> None:
     msg = DataMessage.build(object())
-    with pytest.raises(WireEncodeError) as info:
+    for encode_it in (codec.encode, encode, lambda m: codec.encode_into(m, bytearray())):
+        with pytest.raises(WireEncodeError) as info:
+            encode_it(msg)
+        assert str(info.value) == "Encoding objects of type object is unsupported"
+        assert isinstance(info.value, msgspec.EncodeError)
+        assert isinstance(info.value.__cause__, TypeError)
+
+
+@pytest.mark.parametrize(
+    ("payload", "raised"),
+    [(2**64, OverflowError), (-(2**63) - 1, OverflowError), ("\ud800", UnicodeEncodeError)],
+)
+def test_a_value_msgpack_cannot_hold_is_msgspecs_error_from_encode_and_wrapped_elsewhere(
+    codec: CodecPool, payload: object, raised: type[Exception]
+) -> None:
+    msg = DataMessage.build(payload)
+    with pytest.raises(raised):
         codec.encode(msg)
-    assert isinstance(info.value, msgspec.EncodeError)
-    assert isinstance(info.value.__cause__, TypeError)
-    with pytest.raises(WireEncodeError):
+    with pytest.raises(WireEncodeError) as info:
         codec.encode_into(msg, bytearray())
+    assert isinstance(info.value.__cause__, raised)
     with pytest.raises(WireEncodeError):
-        codec.encode(DataMessage.build(2**64))
+        encode_frame(msg)
+
+
+def test_encode_is_msgspecs_own_bound_method_with_nothing_in_between(codec: CodecPool) -> None:
+    assert isinstance(codec.encode.__self__, msgspec.msgpack.Encoder)  # type: ignore[attr-defined]
+    assert codec.encode(Ack()) == msgspec.msgpack.encode(Ack())
 
 
 @WIRE_SETTINGS
@@ -92,6 +114,26 @@ def test_decode_data_decodes_the_payload_type_in_one_pass(msg: DataMessage[Job])
     decoded = codec.decode_data(codec.encode(msg), Job)
     assert decoded == msg
     assert type(decoded.payload) is Job
+
+
+@WIRE_SETTINGS
+@given(data_messages(jobs))
+def test_a_held_data_decoder_decodes_like_decode_data(msg: DataMessage[Job]) -> None:
+    codec = get_codec_pool()
+    data = codec.encode(msg)
+    decode_job = codec.data_decoder(Job)
+    assert decode_job(data) == codec.decode_data(data, Job) == msg
+    assert decode_job(bytearray(data)) == msg
+
+
+def test_a_held_data_decoder_keeps_the_error_contract(codec: CodecPool) -> None:
+    decode_job = codec.data_decoder(Job)
+    with pytest.raises(WireValidationError, match=r"at `\$\[0\]`"):
+        decode_job(codec.encode(Ack()))
+    with pytest.raises(UnknownSchemaVersionError):
+        decode_job(msgspec.msgpack.encode([1, [2, 1, "", 0, 0], {"name": "a", "size": 1}]))
+    assert codec.data_decoder(Job) is not decode_job  # a new function, the same decoder
+    assert len(codec._data_decoders) == 1
 
 
 @WIRE_SETTINGS

@@ -29,6 +29,7 @@ from klaw_wire import (
     FrameTooLargeError,
     HandleClosed,
     HandleClosedError,
+    InvalidMessageError,
     KlawWireError,
     MessageKind,
     PeerClosed,
@@ -117,6 +118,9 @@ def test_the_exception_tree() -> None:
         assert issubclass(exc_type, ChannelError)
         assert issubclass(exc_type, KlawWireError)
     assert issubclass(RemoteError, KlawWireError)
+    assert issubclass(InvalidMessageError, KlawWireError)
+    assert issubclass(InvalidMessageError, ValueError)
+    assert not issubclass(InvalidMessageError, msgspec.MsgspecError)
 
 
 @pytest.mark.parametrize(("struct_type", "exc_type", "code"), PAIRS)
@@ -273,12 +277,37 @@ def test_channel_error_details_may_be_nil_or_partial() -> None:
     assert exc.capacity == 4
 
 
-def test_bad_details_of_a_known_code_are_a_decode_error() -> None:
-    details = msgspec.Raw(msgspec.msgpack.encode({"capacity": "many"}))
-    with pytest.raises(WireValidationError, match=r"Expected `int`, got `str` - at `\$.capacity`"):
-        from_wire_error(WireError(code="channel.full", details=details))
-    with pytest.raises(WireDecodeError):
-        from_wire_error(WireError(code="channel.closed", details=msgspec.Raw(b"\xc1")))
+@pytest.mark.parametrize(
+    "details",
+    [
+        msgspec.Raw(msgspec.msgpack.encode({"capacity": "many"})),
+        msgspec.Raw(msgspec.msgpack.encode([1, 2])),
+        msgspec.Raw(msgspec.msgpack.encode("capacity")),
+        msgspec.Raw(b"\xc1"),
+    ],
+    ids=["wrong-field-type", "array", "string", "not-msgpack"],
+)
+def test_details_a_known_code_cannot_read_fall_back_to_the_generic_remote_error(
+    details: msgspec.Raw,
+) -> None:
+    received = WireError(code="channel.full", message="channel 'c' is full", details=details)
+    exc = from_wire_error(received)
+    assert type(exc) is RemoteError
+    assert (exc.code, exc.message, bytes(exc.details)) == (
+        "channel.full",
+        "channel 'c' is full",
+        bytes(details),
+    )
+    assert str(exc) == "remote error [channel.full]: channel 'c' is full"
+
+
+def test_to_wire_error_checks_what_it_builds() -> None:
+    with pytest.raises(InvalidMessageError, match=r"WireError\.header\.seq must be an int"):
+        to_wire_error(ChannelClosedError(), header=WireHeader(seq=-1))
+    with pytest.raises(InvalidMessageError, match=r"WireError\.details must hold exactly one"):
+        to_wire_error(RemoteError(code="x", details=msgspec.Raw(b"\x01\x02")))
+    kept = to_wire_error(ChannelClosedError(), header=WireHeader(channel_id="c", seq=2**64 - 1))
+    assert (kept.header.kind, kept.header.seq) == (MessageKind.ERROR, 2**64 - 1)
 
 
 def test_structs_encode_compactly_with_defaults_omitted() -> None:
@@ -293,6 +322,7 @@ ALL_EXCEPTIONS: list[KlawWireError] = [
     WireDecodeError("bad", path="$[0]"),
     WireValidationError("wrong", path="$[1][2]"),
     UnknownSchemaVersionError(version=3, known=(1, 2)),
+    InvalidMessageError(field="Ack.header.seq", reason="must be an int"),
     FrameTooLargeError(size=9, max_frame_size=8),
     WireEncodeError("nope"),
     ChannelClosedError(channel_id="c", detail="d"),

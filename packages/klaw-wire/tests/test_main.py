@@ -1,4 +1,4 @@
-"""``python -m klaw_wire inspect``: readable JSON lines, one-line errors, exit codes."""
+"""``python -m klaw_wire``: inspect (JSON lines) and schema; one-line errors, exit codes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from klaw_wire import DataMessage, Heartbeat, encode_frame
+from klaw_wire import DataMessage, Heartbeat, encode_frame, json_schema
 from klaw_wire.__main__ import main
 from wire_strategies import golden_messages
 
@@ -124,7 +124,7 @@ def test_a_truncated_file_prints_the_good_frames_then_one_error_line(capture: Pa
         (b"\x00\x00", "input ends inside the frame header"),
         (b"\x00\x00\x00\x03\x93\x01\xc1", "frame 1 at byte 0"),
         (b"\x00\x00\x00\x00", "truncated"),
-        (encode_frame(Heartbeat())[:4] + b"\x93\x03\x95\x01\x04\xa0\x00\x00\xa0", "requires"),
+        (encode_frame(Heartbeat())[:4] + b"\x93\x03\x95\x01\x04\xa0\x00\x00\xa0", "kind must be"),
         (
             len(b"\x93\x01\x95\x01\x01\xa0\x00\x00\xa2\xff\xfe").to_bytes(4, "big")
             + b"\x93\x01\x95\x01\x01\xa0\x00\x00\xa2\xff\xfe",
@@ -161,3 +161,45 @@ def test_main_returns_the_exit_status(capture: Path, capsys: pytest.CaptureFixtu
     assert "usage: klaw wire" in capsys.readouterr().err
     assert main(["inspect", str(capture.parent / "missing")], prog="klaw wire") == 1
     assert capsys.readouterr().err.startswith("klaw wire inspect: error: cannot read")
+
+
+def test_schema_prints_the_json_schema_of_the_envelopes() -> None:
+    result = _run("schema")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(msgspec.json.encode(json_schema()))
+
+
+def test_schema_of_a_payload_type_named_module_colon_class(tmp_path: Path) -> None:
+    (tmp_path / "shop_events.py").write_text(
+        "import msgspec\n\nclass Order(msgspec.Struct):\n    id: int\n    sku: str\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "klaw_wire", "schema", "shop_events:Order"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "klaw wire protocol, version 1: DataMessage[Order]"
+    assert schema["$defs"]["Order"]["required"] == ["id", "sku"]
+
+
+@pytest.mark.parametrize(
+    ("argument", "status", "text"),
+    [
+        ("no_colon", 2, "expected MODULE:CLASS"),
+        ("no_such_module_here:X", 1, "cannot import 'no_such_module_here'"),
+        ("klaw_wire:NoSuchType", 1, "'klaw_wire' has no 'NoSuchType'"),
+        ("builtins:object", 1, "cannot describe builtins:object"),
+    ],
+)
+def test_schema_of_a_type_that_cannot_be_found_or_described(
+    argument: str, status: int, text: str
+) -> None:
+    result = _run("schema", argument)
+    assert result.returncode == status
+    assert text in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+    assert result.stdout == b""

@@ -8,7 +8,17 @@ import sys
 
 import klaw_wire
 
-MODULES = ["wire", "codec", "buffers", "schema", "views", "errors", "framing"]
+MODULES = [
+    "wire",
+    "codec",
+    "buffers",
+    "schema",
+    "views",
+    "errors",
+    "framing",
+    "control",
+    "_json_schema",  # private module, public function: json_schema
+]
 
 
 def test_the_root_exports_exactly_the_public_names_of_its_modules() -> None:

@@ -17,8 +17,10 @@ from klaw_wire import (
     UnknownSchemaVersionError,
     WireDecodeError,
     WireEnvelope,
-    WireHeader,
+    decode,
+    decode_envelope_view,
     encode,
+    get_codec_pool,
     get_schema_registry,
 )
 from wire_strategies import WIRE_SETTINGS, envelopes
@@ -93,25 +95,38 @@ def test_old_and_new_messages_route_to_their_own_decoder(registry: SchemaRegistr
     assert bytes(decoded_data.payload) == payload
 
 
-def test_an_old_reader_decodes_a_newer_writers_message_with_appended_fields() -> None:
-    old_reader = SchemaRegistry()
+def test_a_version_1_reader_refuses_a_newer_version_with_every_decoder() -> None:
     new = AckV2(
         header=HeaderV2(kind=MessageKind.ACK, channel_id="c", seq=9, trace_id="t"),
         acked_seq=8,
         latency_ms=1.5,
     )
     data = msgspec.msgpack.encode(new)
-    # The old reader knows version 1 only: routing refuses the unknown version...
-    with pytest.raises(UnknownSchemaVersionError):
+    old_reader = SchemaRegistry()
+    with pytest.raises(UnknownSchemaVersionError) as routed:
         old_reader.decode(data)
-    # ...but its version 1 decoder reads the fields it knows and skips the rest.
-    decoded = old_reader.get_decoder(1).decode(data)
-    assert decoded == Ack(
-        header=WireHeader(version=2, kind=MessageKind.ACK, channel_id="c", seq=9), acked_seq=8
-    )
-    # Registering version 2 as "read like version 1" is how an old reader opts in.
-    old_reader.register(2, WireEnvelope)
-    assert old_reader.decode(data) == decoded
+    assert (routed.value.version, routed.value.known) == (2, (1,))
+    # The plain decoders know version 1 alone, and say so: no field is silently lost.
+    data_v2 = msgspec.msgpack.encode(DataMessageV2(payload=msgspec.Raw(b"\x01")))
+    plain_decoders = [
+        (decode, data),
+        (decode_envelope_view, data),
+        (lambda buf: get_codec_pool().decode_data(buf, msgspec.Raw), data_v2),
+    ]
+    for decode_plainly, encoded in plain_decoders:
+        with pytest.raises(UnknownSchemaVersionError) as plain:
+            decode_plainly(encoded)
+        assert str(plain.value) == (
+            "unknown wire schema version 2; known versions: 1 - at `$[1][0]`"
+        )
+    # Even a raw msgspec decoder of the version 1 types refuses it.
+    with pytest.raises(msgspec.ValidationError, match=r"Invalid enum value 2 - at `\$\[1\]\[0\]`"):
+        old_reader.get_decoder(1).decode(data)
+
+
+def test_appended_fields_of_the_same_version_are_ignored() -> None:
+    data = msgspec.msgpack.encode([4, [1, 4, "c", 9, 0, "trace"], 8, "ok", 1.5])
+    assert SchemaRegistry().decode(data) == Ack.build(acked_seq=8, channel_id="c", seq=9)
 
 
 def test_an_unknown_version_names_the_version_found_and_those_known(
@@ -156,7 +171,8 @@ def test_registering_is_validated(registry: SchemaRegistry) -> None:
     registry.register(2, EnvelopeV2)  # the same type again is a no-op
     with pytest.raises(ValueError, match="already registered"):
         registry.register(2, WireEnvelope)
-    registry.register(2, WireEnvelope, replace=True)
+    registry.register(2, EnvelopeV2, replace=True)
+    registry.register(3, WireEnvelope)
     assert registry.decode(encode(Ack())) == Ack()
     with pytest.raises(ValueError, match="at least 1"):
         registry.register(0, WireEnvelope)

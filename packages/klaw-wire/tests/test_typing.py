@@ -29,6 +29,7 @@ from klaw_wire import (
     from_wire_error,
     get_codec_pool,
     get_schema_registry,
+    json_schema,
     to_wire_error,
 )
 from wire_strategies import Job
@@ -43,6 +44,10 @@ def test_builders_and_codec_methods_have_precise_types() -> None:
     assert_type(codec.decode(data), WireEnvelope)
     assert_type(codec.decode_data(data, Job), DataMessage[Job])
     assert_type(codec.decode_data(data, int | Job), DataMessage[Any])
+    decode_job = codec.data_decoder(Job)
+    assert_type(decode_job(data), DataMessage[Job])
+    assert_type(codec.encode(msg), bytes)
+    assert_type(json_schema(Job), dict[str, Any])
     envelope = codec.decode(data)
     assert isinstance(envelope, DataMessage)
     assert_type(envelope.payload, msgspec.Raw)

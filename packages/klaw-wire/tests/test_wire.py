@@ -1,7 +1,8 @@
 """Envelope types: layout, defaults, kind agreement, round trips and golden vectors.
 
-The golden vectors under ``tests/golden/`` pin the wire format. After a deliberate
-format change, regenerate them with::
+The golden vectors under ``tests/golden/`` pin the wire format (the ``.msgpack`` files,
+and ``vectors.json`` and ``frames.bin`` for implementers, see ``golden_vectors.py``).
+After a deliberate format change, regenerate them with::
 
     uv run python packages/klaw-wire/tests/test_wire.py --regenerate-golden
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from golden_vectors import FRAMES_FILE, VECTORS_FILE, frames, vectors_json
 from klaw_wire import (
     CONTROL_ACTIONS,
     NIL,
@@ -27,13 +29,16 @@ from klaw_wire import (
     ControlMessage,
     DataMessage,
     Heartbeat,
+    InvalidMessageError,
     MessageKind,
+    UnknownSchemaVersionError,
     WireDecodeError,
     WireError,
     WireHeader,
     WireValidationError,
     decode,
     encode,
+    get_codec_pool,
 )
 from wire_strategies import (
     WIRE_SETTINGS,
@@ -102,8 +107,8 @@ def test_defaults_encode_to_exactly_one_complete_value(
 
 
 def test_layout_is_tag_header_then_fields() -> None:
-    msg = ControlMessage.build("resize", metadata={"n": 2}, channel_id="c", seq=5, ts=6)
-    assert msgspec.msgpack.decode(encode(msg)) == [2, [1, 2, "c", 5, 6], "resize", {"n": 2}]
+    msg = ControlMessage.build("resize", metadata={"capacity": 2}, channel_id="c", seq=5, ts=6)
+    assert msgspec.msgpack.decode(encode(msg)) == [2, [1, 2, "c", 5, 6], "resize", {"capacity": 2}]
 
 
 @pytest.mark.parametrize(("cls", "kind", "tag"), ENVELOPE_TYPES)
@@ -146,7 +151,7 @@ def test_constructing_with_a_header_of_another_kind_is_rejected(
         if other is kind:
             assert cls(header=WireHeader(kind=other), **extra).header.kind is kind
             continue
-        with pytest.raises(ValueError, match=rf"requires header\.kind {kind.name}"):
+        with pytest.raises(ValueError, match=rf"header\.kind must be {kind.name}"):
             cls(header=WireHeader(kind=other), **extra)
 
 
@@ -154,7 +159,7 @@ def test_replacing_the_header_keeps_the_kind_check() -> None:
     ack = Ack.build(acked_seq=1)
     moved = msgspec.structs.replace(ack, header=WireHeader(kind=MessageKind.ACK, seq=2))
     assert moved.header.seq == 2
-    with pytest.raises(ValueError, match=r"requires header\.kind ACK"):
+    with pytest.raises(ValueError, match=r"Ack\.header\.kind must be ACK"):
         msgspec.structs.replace(ack, header=WireHeader())
 
 
@@ -174,7 +179,7 @@ def test_decoding_a_header_kind_that_disagrees_with_the_tag_is_rejected(
         if other is kind:
             assert type(decode(data)) is cls
             continue
-        with pytest.raises(WireValidationError, match=rf"requires header\.kind {kind.name}"):
+        with pytest.raises(WireValidationError, match=rf"header\.kind must be {kind.name}"):
             decode(data)
         # The check lives in the type, so a plain msgspec decoder enforces it too.
         with pytest.raises(msgspec.ValidationError):
@@ -184,9 +189,10 @@ def test_decoding_a_header_kind_that_disagrees_with_the_tag_is_rejected(
 def test_control_action_must_be_known() -> None:
     assert sorted(CONTROL_ACTIONS) == ["close", "create", "pause", "resize", "resume"]
     for action in CONTROL_ACTIONS:
-        assert ControlMessage(action=action).action == action  # type: ignore[arg-type]
+        metadata = {"capacity": 1} if action == "resize" else None
+        assert ControlMessage.build(action, metadata=metadata).action == action
     with pytest.raises(ValueError, match="must be one of"):
-        ControlMessage(action="explode")  # type: ignore[arg-type]
+        ControlMessage.build("explode")
     data = msgspec.msgpack.encode([2, [1, 2, "", 0, 0], "explode", None])
     with pytest.raises(WireValidationError, match="Invalid enum value 'explode'") as info:
         decode(data)
@@ -195,9 +201,9 @@ def test_control_action_must_be_known() -> None:
 
 def test_an_empty_raw_field_is_rejected_because_it_would_encode_to_nothing() -> None:
     with pytest.raises(ValueError, match="exactly one MessagePack value"):
-        ControlMessage(action="close", metadata=msgspec.Raw(b""))
+        ControlMessage.build("close", metadata=msgspec.Raw(b""))
     with pytest.raises(ValueError, match="exactly one MessagePack value"):
-        WireError(details=msgspec.Raw())
+        WireError.build(details=msgspec.Raw())
 
 
 def test_messages_are_frozen() -> None:
@@ -213,10 +219,14 @@ def test_a_newer_writer_may_append_fields_that_an_older_reader_ignores() -> None
     )
 
 
-def test_negative_sequence_numbers_and_version_zero_are_rejected_on_decode() -> None:
-    for header in ([1, 4, "", -1, 0], [1, 4, "", 0, -1], [0, 4, "", 0, 0]):
+def test_negative_sequence_numbers_and_other_versions_are_rejected_on_decode() -> None:
+    for header in ([1, 4, "", -1, 0], [1, 4, "", 0, -1]):
         with pytest.raises(WireValidationError):
             decode(msgspec.msgpack.encode([4, header, 0, "ok"]))
+    for version in (0, 2, 999, 2**64 - 1):
+        with pytest.raises(UnknownSchemaVersionError) as info:
+            decode(msgspec.msgpack.encode([4, [version, 4, "", 0, 0], 0, "ok"]))
+        assert info.value.version == version
 
 
 @WIRE_SETTINGS
@@ -253,6 +263,122 @@ def test_envelopes_nest_inside_containers(msgs: list[Any]) -> None:
 @given(st.one_of(data_messages(), control_messages, heartbeats, acks, wire_errors))
 def test_every_generated_message_has_the_kind_of_its_type(msg: Any) -> None:
     assert msg.header.kind.value == type(msg).__struct_config__.tag
+
+
+# -- build checks what the decoders check ---------------------------------------------------
+
+UINT64_EDGES = [0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**64 - 1]
+
+
+@pytest.mark.parametrize("value", UINT64_EDGES)
+def test_build_accepts_every_uint64_and_the_decoder_reads_it_back(value: int) -> None:
+    ack = Ack.build(acked_seq=value, seq=value, ts=value, channel_id="", status="")
+    assert decode(encode(ack)) == ack
+    data = DataMessage.build(value, seq=value, ts=value)
+    assert get_codec_pool().decode_data(encode(data), int) == data
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "reason"),
+    [
+        (lambda: DataMessage.build(1, seq=-1), "DataMessage.header.seq", "got -1"),
+        (
+            lambda: DataMessage.build(1, ts=2**64),
+            "DataMessage.header.ts",
+            "got 18446744073709551616",
+        ),
+        (lambda: Heartbeat.build(seq=True), "Heartbeat.header.seq", "got bool"),
+        (lambda: Heartbeat.build(ts=1.5), "Heartbeat.header.ts", "got float"),  # type: ignore[arg-type]
+        (lambda: Heartbeat.build(channel_id=7), "Heartbeat.header.channel_id", "must be a str"),  # type: ignore[arg-type]
+        (lambda: Heartbeat.build(sender_id=None), "Heartbeat.sender_id", "must be a str"),
+        (lambda: Ack.build(acked_seq=-1), "Ack.acked_seq", "between 0 and 2**64 - 1"),
+        (lambda: Ack.build(status=b"ok"), "Ack.status", "must be a str"),
+        (lambda: ControlMessage.build("explode"), "ControlMessage.action", "must be one of"),
+        (
+            lambda: ControlMessage.build("close", metadata=msgspec.Raw(b"")),
+            "ControlMessage.metadata",
+            "got none",
+        ),
+        (
+            lambda: ControlMessage.build("close", metadata=msgspec.Raw(b"\x01\x02")),
+            "ControlMessage.metadata",
+            "trailing characters",
+        ),
+        (
+            lambda: ControlMessage.build("close", metadata=object()),
+            "ControlMessage.metadata",
+            "cannot be encoded",
+        ),
+        (lambda: WireError.build(details=msgspec.Raw(b"\xc1")), "WireError.details", "opcode"),
+        (lambda: ControlMessage.build("resize"), "ControlMessage.metadata", "got nil"),
+        (
+            lambda: ControlMessage.build("resize", metadata={"capacity": 0}),
+            "ControlMessage.metadata",
+            "Expected `int` >= 1 - at `$.capacity`",
+        ),
+        (
+            lambda: ControlMessage.build("pause", metadata={"capacity": 8}),
+            "ControlMessage.metadata",
+            "must be nil",
+        ),
+        (
+            lambda: WireError.build(code="channel.full", details={"capacity": "x"}),
+            "WireError.details",
+            "ChannelFull",
+        ),
+        (lambda: WireError.build(code="wire.decode", details=[1]), "WireError.details", "nil"),
+        (lambda: WireError.build(code=5), "WireError.code", "must be a str"),
+        (lambda: DataMessage.build(msgspec.Raw(b"\x92\x01")), "DataMessage.payload", "truncated"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and "." in value else "",
+)
+def test_build_refuses_at_once_what_a_decoder_would_refuse(
+    build: Any, field: str, reason: str
+) -> None:
+    with pytest.raises(InvalidMessageError) as info:
+        build()
+    assert info.value.field == field
+    assert reason in info.value.reason
+    assert str(info.value) == f"{field} {info.value.reason}"
+    assert isinstance(info.value, ValueError)
+
+
+def test_build_takes_the_fields_after_the_header_positionally_in_wire_order() -> None:
+    assert Ack.build(7, "late") == Ack.build(acked_seq=7, status="late")
+    assert WireError.build("c", "m", [1]) == WireError.build(code="c", message="m", details=[1])
+    with pytest.raises(TypeError, match="at most 2 positional"):
+        Ack.build(1, "ok", 3)
+    with pytest.raises(TypeError, match="two values for 'acked_seq'"):
+        Ack.build(1, acked_seq=1)
+    with pytest.raises(TypeError, match="makes the header"):
+        Ack.build(header=WireHeader(kind=MessageKind.ACK))
+    with pytest.raises(TypeError):
+        Ack.build(acked=1)
+    with pytest.raises(TypeError):
+        DataMessage.build()
+
+
+_ANY_INT = st.integers(min_value=-(2**65), max_value=2**65)
+_MAYBE_STR = st.one_of(st.text(max_size=4), st.integers(), st.none(), st.binary(max_size=2))
+
+
+@WIRE_SETTINGS
+@given(seq=_ANY_INT, ts=_ANY_INT, acked_seq=_ANY_INT, channel_id=_MAYBE_STR, status=_MAYBE_STR)
+def test_what_build_makes_decodes_and_what_it_refuses_no_decoder_accepts(
+    seq: Any, ts: Any, acked_seq: Any, channel_id: Any, status: Any
+) -> None:
+    try:
+        ack = Ack.build(acked_seq=acked_seq, status=status, channel_id=channel_id, seq=seq, ts=ts)
+    except InvalidMessageError:
+        # The same values written by hand, as another implementation might: refused too.
+        try:
+            data = msgspec.msgpack.encode([4, [1, 4, channel_id, seq, ts], acked_seq, status])
+        except OverflowError:
+            return  # not even representable in MessagePack
+        with pytest.raises(WireValidationError):
+            decode(data)
+    else:
+        assert decode(encode(ack)) == ack
 
 
 # -- golden vectors --------------------------------------------------------------------
@@ -298,6 +424,9 @@ def _regenerate_golden() -> None:
     for name, msg in golden_messages().items():
         (GOLDEN_DIR / f"{name}.msgpack").write_bytes(encode(msg))
         print(f"wrote {GOLDEN_DIR / name}.msgpack")
+    for file_name, contents in ((VECTORS_FILE, vectors_json()), (FRAMES_FILE, frames())):
+        (GOLDEN_DIR / file_name).write_bytes(contents)
+        print(f"wrote {GOLDEN_DIR / file_name}")
 
 
 def test_a_truncated_golden_vector_is_rejected() -> None:

@@ -16,9 +16,12 @@ from klaw_wire import (
     CONTROL_ACTIONS,
     Ack,
     ControlMessage,
+    CreateMetadata,
     DataMessage,
+    ErrorCode,
     Heartbeat,
     MessageKind,
+    ResizeMetadata,
     WireError,
     WireHeader,
 )
@@ -78,10 +81,9 @@ raws = msgpack_values.map(lambda value: msgspec.Raw(msgspec.msgpack.encode(value
 
 
 def headers(kind: MessageKind) -> st.SearchStrategy[WireHeader]:
-    """Headers of the given kind with any valid version, channel, sequence and time."""
+    """Headers of the given kind with any valid channel, sequence and time."""
     return st.builds(
         WireHeader,
-        version=st.integers(min_value=1, max_value=UINT64_MAX),
         kind=st.just(kind),
         channel_id=short_text,
         seq=uint64s,
@@ -94,21 +96,36 @@ def data_messages(payloads: st.SearchStrategy[Any] = raws) -> st.SearchStrategy[
     return st.builds(DataMessage, header=headers(MessageKind.DATA), payload=payloads)
 
 
+capacities = st.integers(min_value=1, max_value=1_000_000)
+_METADATA: dict[str, st.SearchStrategy[Any]] = {
+    "create": st.one_of(st.none(), st.builds(CreateMetadata, capacity=st.none() | capacities)),
+    "resize": st.builds(ResizeMetadata, capacity=capacities),
+}
+
+
+def _control_message(header: WireHeader, action: str, data: st.DataObject) -> ControlMessage:
+    metadata = data.draw(_METADATA.get(action, st.none()))
+    raw = msgspec.Raw(msgspec.msgpack.encode(metadata))
+    return ControlMessage(header=header, action=action, metadata=raw)  # type: ignore[arg-type]
+
+
 control_messages = st.builds(
-    ControlMessage,
+    _control_message,
     header=headers(MessageKind.CONTROL),
     action=st.sampled_from(sorted(CONTROL_ACTIONS)),
-    metadata=raws,
+    data=st.data(),
 )
+"""Control messages whose metadata has its action's layout (as ``build`` requires)."""
 heartbeats = st.builds(Heartbeat, header=headers(MessageKind.HEARTBEAT), sender_id=short_text)
 acks = st.builds(Ack, header=headers(MessageKind.ACK), acked_seq=uint64s, status=short_text)
 wire_errors = st.builds(
     WireError,
     header=headers(MessageKind.ERROR),
-    code=short_text,
+    code=short_text.filter(lambda code: code not in set(ErrorCode)),
     message=short_text,
     details=raws,
 )
+"""Errors of application codes, whose details may be any value."""
 
 envelopes: st.SearchStrategy[Any] = st.one_of(
     data_messages(), control_messages, heartbeats, acks, wire_errors

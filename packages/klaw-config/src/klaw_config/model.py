@@ -131,7 +131,7 @@ class ChannelDefaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
             le=100_000,
             description="Ray channels: most values one receiver fetches ahead of its caller.",
         ),
-    ] = 128
+    ] = 256
 
 
 class ExecutorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -52,8 +52,10 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
         lost_senders: Sender handles whose process died without closing them (Ray only).
         incarnation: The channel actor's incarnation; it changes when the actor restarts
             (Ray only).
-        readers_per_node: Receiver handles seen, counted per Ray node id (Ray only).
-        readers: One :class:`ReaderInfo` per receiver handle seen (Ray only).
+        readers_per_node: Open receiver handles, counted per Ray node id, once each has
+            asked for values (Ray only).
+        readers: One :class:`ReaderInfo` per open receiver handle (Ray only); closed
+            and dead ones are dropped.
         extras: Backend-specific figures, e.g. the actor's name and namespace.
     """
 

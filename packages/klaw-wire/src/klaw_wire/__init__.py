@@ -8,19 +8,24 @@ types of :mod:`klaw_wire.wire`, encoded by the thread-safe :class:`CodecPool`:
 - codec and buffers: :func:`get_codec_pool`, :func:`encode`, :func:`decode`,
   :func:`get_buffer_pool`;
 - schema versions: :class:`SchemaRegistry`; partial decoding: :class:`EnvelopeView`,
-  :class:`TaskEventView`;
+  :class:`TaskEventView`; a JSON Schema of the protocol: :func:`json_schema`;
+- control metadata: :class:`CreateMetadata`, :class:`ResizeMetadata`,
+  :data:`CONTROL_METADATA`;
 - errors: :class:`KlawWireError` and its tree, channel error structs and exceptions,
   :func:`to_wire_error` / :func:`from_wire_error`;
 - framing: :func:`encode_frame`, :class:`FrameDecoder`, :func:`read_envelope`,
-  :func:`write_envelope`; ``python -m klaw_wire inspect FILE`` prints captured frames.
+  :func:`write_envelope`; ``python -m klaw_wire inspect FILE`` prints captured frames and
+  ``python -m klaw_wire schema`` the JSON Schema.
 
 Import everything from here: ``from klaw_wire import DataMessage, get_codec_pool``.
 """
 
 from __future__ import annotations
 
+from klaw_wire._json_schema import JSON_SCHEMA_DIALECT, json_schema
 from klaw_wire.buffers import BufferPool, get_buffer_pool
 from klaw_wire.codec import CodecPool, decode, encode, get_codec_pool
+from klaw_wire.control import CONTROL_METADATA, CreateMetadata, ResizeMetadata
 from klaw_wire.errors import (
     ChannelBackend,
     ChannelBackendError,
@@ -40,6 +45,7 @@ from klaw_wire.errors import (
     FrameTooLargeError,
     HandleClosed,
     HandleClosedError,
+    InvalidMessageError,
     KlawWireError,
     PeerClosed,
     PeerClosedError,
@@ -86,8 +92,10 @@ from klaw_wire.wire import (
 
 __all__ = [
     "CONTROL_ACTIONS",
+    "CONTROL_METADATA",
     "DEFAULT_MAX_FRAME_SIZE",
     "FRAME_HEADER_SIZE",
+    "JSON_SCHEMA_DIALECT",
     "NIL",
     "WIRE_SCHEMA_VERSION",
     "Ack",
@@ -107,6 +115,7 @@ __all__ = [
     "CodecPool",
     "ControlAction",
     "ControlMessage",
+    "CreateMetadata",
     "DataMessage",
     "EndOfStream",
     "EndOfStreamError",
@@ -117,11 +126,13 @@ __all__ = [
     "HandleClosed",
     "HandleClosedError",
     "Heartbeat",
+    "InvalidMessageError",
     "KlawWireError",
     "MessageKind",
     "PeerClosed",
     "PeerClosedError",
     "RemoteError",
+    "ResizeMetadata",
     "SchemaRegistry",
     "SenderLost",
     "SenderLostError",
@@ -143,6 +154,7 @@ __all__ = [
     "get_buffer_pool",
     "get_codec_pool",
     "get_schema_registry",
+    "json_schema",
     "read_envelope",
     "to_wire_error",
     "write_envelope",

@@ -1,24 +1,28 @@
-"""Command line: ``python -m klaw_wire inspect FILE`` (``-`` reads standard input).
+"""Command line: ``python -m klaw_wire inspect FILE`` and ``python -m klaw_wire schema``.
 
-Prints each length-prefixed envelope of a captured stream as one JSON line: the message
-type, the kind by name, the header fields, then the message's own fields, with ``Raw``
-payloads, metadata and details decoded generically. Bytes values are shown as
-``{"$bytes": "<base64>"}`` and MessagePack extensions as
-``{"$ext": <code>, "data": "<base64>"}``; map keys that are not strings are shown as
-their JSON text.
+``inspect FILE`` (``-`` reads standard input) prints each length-prefixed envelope of a
+captured stream as one JSON line: the message type, the kind by name, the header fields,
+then the message's own fields, with ``Raw`` payloads, metadata and details decoded
+generically. Bytes values are shown as ``{"$bytes": "<base64>"}`` and MessagePack
+extensions as ``{"$ext": <code>, "data": "<base64>"}``; map keys that are not strings are
+shown as their JSON text. Bad input (unreadable file, malformed frame or envelope) prints
+one error line naming the frame and its byte offset to standard error and exits with
+status 1, after the lines of the frames before it; never a traceback.
 
-Bad input (unreadable file, malformed frame or envelope) prints one error line naming
-the frame and its byte offset to standard error and exits with status 1, after the
-lines of the frames before it; never a traceback. A usage error exits with status 2.
+``schema [MODULE:CLASS]`` prints the JSON Schema (2020-12) of every envelope, or of a
+``DataMessage`` whose payload is the named type (imported from the current directory
+first, like ``python -c 'import MODULE'`` would); see :func:`klaw_wire.json_schema`. A
+type that cannot be imported or described exits with status 1.
 
-:func:`main` takes the arguments and returns the exit status, so other command lines
-(``klaw wire inspect``) can reuse it.
+A usage error exits with status 2, Ctrl-C with 130. :func:`main` takes the arguments and
+returns the exit status, so other command lines (``klaw wire ...``) can reuse it.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -28,6 +32,7 @@ from typing import Any, Final
 
 import msgspec
 
+from klaw_wire._json_schema import json_schema
 from klaw_wire.codec import get_codec_pool
 from klaw_wire.errors import _DECODE_FAILURES, FrameTooLargeError, WireDecodeError, _decode_error
 from klaw_wire.framing import DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_SIZE
@@ -47,7 +52,7 @@ _GENERIC: Final = msgspec.msgpack.Decoder()
 _JSON: Final = msgspec.json.Encoder()
 
 
-class _InspectError(Exception):
+class _CommandError(Exception):
     """Bad input: reported as one line, exit status 1."""
 
 
@@ -77,14 +82,31 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m klaw_wire"
         metavar="BYTES",
         help="refuse frames longer than this (default: 16 MiB)",
     )
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of the envelopes, or of a data message of a payload type",
+        description=(
+            "Print the JSON Schema (2020-12) of every klaw-wire envelope, or of a "
+            "DataMessage whose payload is MODULE:CLASS."
+        ),
+    )
+    schema.add_argument(
+        "payload_type",
+        nargs="?",
+        type=_type_name,
+        metavar="MODULE:CLASS",
+        help="a payload type, such as myservice.events:Order",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return exc.code if isinstance(exc.code, int) else 2
     try:
+        if args.command == "schema":
+            return _schema(args.payload_type)
         return _inspect(args.file, args.max_frame_size)
-    except _InspectError as exc:
-        print(f"{prog} inspect: error: {_one_line(str(exc))}", file=sys.stderr)
+    except _CommandError as exc:
+        print(f"{prog} {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (e.g. piped into `head`): stop quietly.
@@ -99,17 +121,52 @@ def _inspect(path: str, max_frame_size: int) -> int:
     try:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise _InspectError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise _CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
     codec = get_codec_pool()
     for index, offset, body in _frames(data, max_frame_size):
         try:
             line = _JSON.encode(_render(codec.decode(body)))
         except (WireDecodeError, RecursionError) as exc:
             reason = str(exc) if isinstance(exc, WireDecodeError) else "nested too deeply"
-            raise _InspectError(f"frame {index} at byte {offset}: {reason}") from exc
+            raise _CommandError(f"frame {index} at byte {offset}: {reason}") from exc
         sys.stdout.write(line.decode() + "\n")
     sys.stdout.flush()
     return 0
+
+
+def _type_name(text: str) -> str:
+    module, colon, name = text.partition(":")
+    if not (module and colon and name):
+        raise argparse.ArgumentTypeError(f"expected MODULE:CLASS, got {text!r}")
+    return text
+
+
+def _schema(payload_type: str | None) -> int:
+    resolved = None if payload_type is None else _resolve(payload_type)
+    try:
+        schema = json_schema(resolved)
+    except TypeError as exc:
+        raise _CommandError(f"cannot describe {payload_type}: {exc}") from exc
+    sys.stdout.write(msgspec.json.format(_JSON.encode(schema), indent=2).decode() + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _resolve(spec: str) -> Any:
+    """Import ``module:Qual.Name``, the current directory first on the path."""
+    module_name, _, qualname = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: Any = importlib.import_module(module_name)
+    except Exception as exc:  # an import runs arbitrary code: report whatever it raised
+        raise _CommandError(f"cannot import {module_name!r}: {exc}") from exc
+    for part in qualname.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError as exc:
+            raise _CommandError(f"{spec}: {module_name!r} has no {qualname!r}") from exc
+    return found
 
 
 def _frames(data: bytes, max_frame_size: int) -> Iterator[tuple[int, int, bytes]]:
@@ -119,15 +176,15 @@ def _frames(data: bytes, max_frame_size: int) -> Iterator[tuple[int, int, bytes]
         while offset < len(data):
             where = f"frame {index} at byte {offset}"
             if len(data) - offset < FRAME_HEADER_SIZE:
-                raise _InspectError(f"{where}: input ends inside the frame header")
+                raise _CommandError(f"{where}: input ends inside the frame header")
             size = int.from_bytes(view[offset : offset + FRAME_HEADER_SIZE], "big")
             if size > max_frame_size:
                 error = FrameTooLargeError(size=size, max_frame_size=max_frame_size)
-                raise _InspectError(f"{where}: {error}")
+                raise _CommandError(f"{where}: {error}")
             start = offset + FRAME_HEADER_SIZE
             if start + size > len(data):
                 available = len(data) - start
-                raise _InspectError(
+                raise _CommandError(
                     f"{where}: input ends inside the frame ({available} of {size} bytes)"
                 )
             yield index, offset, view[start : start + size].tobytes()

@@ -13,11 +13,19 @@ Use the process singleton from :func:`get_codec_pool`, or the module-level
 from __future__ import annotations
 
 import threading
-from typing import Any, Final, TypeAlias, TypeVar, overload
+from collections.abc import Callable
+from typing import Any, Final, NoReturn, TypeAlias, TypeVar, overload
 
 import msgspec
 
-from klaw_wire.errors import _DECODE_FAILURES, _ENCODE_FAILURES, _decode_error, _encode_error
+from klaw_wire._version import decode_failure
+from klaw_wire.errors import (
+    _DECODE_FAILURES,
+    _ENCODE_FAILURES,
+    WireEncodeError,
+    _decode_error,
+    _encode_error,
+)
 from klaw_wire.wire import DataMessage, WireEnvelope, WireMessage
 
 __all__ = ["CodecPool", "decode", "encode", "get_codec_pool"]
@@ -48,21 +56,23 @@ def _contiguous(buf: _Buffer) -> _Buffer:
     return buf
 
 
+def _unsupported(value: object) -> NoReturn:
+    """The encoders' ``enc_hook``: msgspec calls it for a value of a type it cannot encode."""
+    cause = TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")
+    raise WireEncodeError(str(cause)) from cause
+
+
 class CodecPool:
     """Thread-safe MessagePack codec for envelopes, with typed decoders built once.
 
     One instance can be used from any number of threads at once. It holds:
 
-    - one shared ``msgspec.msgpack.Encoder``, chosen over the per-thread encoders first
-      planned: msgspec encoders keep no per-call state since msgspec 0.15, so sharing
-      one is safe and takes no lock, and finding a per-thread encoder costs more than it
-      saves. Measured (``benchmarks/test_msgspec_performance.py``, CPython 3.11,
-      msgspec 0.22, 2-core VM, medians of three runs) for a 205-byte
-      ``DataMessage[Order]``, relative to a raw shared msgspec ``Encoder``: this pool
-      1.15-1.24, the same wrapper around a ``threading.local`` encoder 1.32-1.71, a new
-      ``Encoder`` per call 1.33-1.73. With 4 threads encoding at once the per-thread
-      design took 1.02-1.30 times as long as the shared encoder: the GIL serializes
-      encoding either way.
+    - one shared ``msgspec.msgpack.Encoder``: msgspec encoders keep no per-call state,
+      so sharing one is safe and takes no lock. :attr:`encode` *is* its ``encode``
+      method: nothing runs between the call and msgspec's C code. One encoder per
+      thread was measured and rejected (the ``data-encode`` and ``threads`` benchmark
+      groups): finding the thread's encoder costs more than it saves, and the GIL
+      serializes encoding either way.
     - one shared envelope ``Decoder`` for :data:`~klaw_wire.WireEnvelope`.
     - typed decoders, built on first use per payload type and cached: building a
       ``Decoder`` costs tens of microseconds, using one well under one. The cache holds
@@ -70,57 +80,49 @@ class CodecPool:
 
     Decoded envelopes never share memory with the caller's buffer: input that is not
     ``bytes`` is copied first, so reusing or resizing the buffer afterwards is safe.
-    Pass ``bytes`` where you can: the copy makes decoding a 30-byte ``Ack`` from a
-    ``bytearray`` about 1.6 times slower.
-
-    Cost over raw msgspec: each call is one Python-level method around msgspec's C
-    code, about 50-80 ns. Relative to a raw msgspec ``Encoder`` / ``Decoder`` of the same
-    types (same benchmarks): ``encode`` 1.45-1.55 for a 30-byte ``Ack``, 1.15-1.24 for
-    the ``DataMessage[Order]``; ``decode`` 1.28-1.35 for the ``Ack``; ``decode_data``
-    1.10-1.17 for the ``DataMessage[Order]``.
+    Pass ``bytes`` where you can: the copy has a price (the ``envelope-decode`` group).
 
     Every decode method raises :class:`~klaw_wire.WireDecodeError` (a
     ``msgspec.DecodeError``) or its subclass :class:`~klaw_wire.WireValidationError`
     for bad input, whatever the bytes, with msgspec's message and path; ``TypeError``
-    only when the argument is not a bytes-like object at all.
+    only when the argument is not a bytes-like object at all. The decode methods are
+    one thin Python call each around msgspec, which that error translation needs; the
+    user guide's performance page lists their cost relative to raw msgspec.
 
     Args:
         max_cached_types: How many payload types keep a cached decoder.
     """
 
+    encode: Callable[[WireMessage], bytes]
+    """Encode an envelope to MessagePack bytes: one complete MessagePack array.
+
+    The shared encoder's own bound ``encode`` method, so it costs what msgspec costs.
+    A value of a type MessagePack cannot represent raises
+    :class:`~klaw_wire.WireEncodeError` (a ``msgspec.EncodeError``, its ``__cause__``
+    a ``TypeError``). A value of a supported type that MessagePack cannot hold raises
+    msgspec's own error, unwrapped, because catching it would cost a Python call on
+    every encode: ``OverflowError`` for an int outside ``-2**63 .. 2**64 - 1``,
+    ``UnicodeEncodeError`` for a str with lone surrogates, ``RecursionError`` for
+    nesting deeper than the interpreter's limit. The header of a message made by
+    ``build`` never does. :meth:`encode_into` and :func:`~klaw_wire.encode_frame`
+    raise ``WireEncodeError`` for those too.
+    """
+
     def __init__(self, *, max_cached_types: int = 256) -> None:
         if max_cached_types < 1:
             raise ValueError(f"max_cached_types must be at least 1, got {max_cached_types}")
-        encoder = msgspec.msgpack.Encoder()
+        encoder = msgspec.msgpack.Encoder(enc_hook=_unsupported)
         envelope_decoder: msgspec.msgpack.Decoder[WireEnvelope] = msgspec.msgpack.Decoder(
             WireEnvelope
         )
         # Bound methods, looked up once: the wrappers below add as little as possible.
-        self._encode = encoder.encode
+        self.encode = encoder.encode
         self._encode_into = encoder.encode_into
         self._decode_envelope = envelope_decoder.decode
         self._max_cached = max_cached_types
-        self._payload_decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
-        self._data_decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
+        self._payload_decoders: dict[Any, Callable[[Any], Any]] = {}
+        self._data_decoders: dict[Any, Callable[[bytes], DataMessage[Any]]] = {}
         self._lock = threading.Lock()
-
-    def encode(self, msg: WireMessage) -> bytes:
-        """Encode an envelope to MessagePack bytes.
-
-        Args:
-            msg: The envelope to encode.
-
-        Returns:
-            The encoded message: one complete MessagePack array.
-
-        Raises:
-            WireEncodeError: ``msg`` holds a value msgpack cannot represent (the
-                original error is the ``__cause__``).
-        """
-        try:
-            return self._encode(msg)
-        except _ENCODE_FAILURES as exc:
-            raise _encode_error(exc) from exc
 
     def encode_into(self, msg: WireMessage, buf: bytearray, offset: int = 0) -> int:
         """Encode an envelope into ``buf`` starting at ``offset``, without a new ``bytes``.
@@ -149,6 +151,8 @@ class CodecPool:
             raise ValueError(f"offset must be between 0 and len(buf)={len(buf)}, got {offset}")
         try:
             self._encode_into(msg, buf, offset)
+        except WireEncodeError:
+            raise
         except _ENCODE_FAILURES as exc:
             raise _encode_error(exc) from exc
         return len(buf) - offset
@@ -173,7 +177,7 @@ class CodecPool:
         try:
             return self._decode_envelope(buf)
         except _DECODE_FAILURES as exc:
-            raise _decode_error(exc) from exc
+            raise decode_failure(exc, buf) from exc
 
     @overload
     def decode_payload(self, raw: msgspec.Raw | _Buffer, payload_type: type[T]) -> T: ...
@@ -195,13 +199,13 @@ class CodecPool:
             TypeError: ``payload_type`` is not a type msgspec supports.
         """
         try:
-            decoder = self._payload_decoders[payload_type]
+            decode = self._payload_decoders[payload_type]
         except (KeyError, TypeError):
-            decoder = self._new_decoder(self._payload_decoders, payload_type, payload_type)
+            decode = self._new_decoder(self._payload_decoders, payload_type, payload_type)
         if type(raw) is not msgspec.Raw and type(raw) is not bytes:
             raw = _as_bytes(raw)
         try:
-            return decoder.decode(raw)
+            return decode(raw)
         except _DECODE_FAILURES as exc:
             raise _decode_error(exc) from exc
 
@@ -225,34 +229,73 @@ class CodecPool:
             TypeError: ``payload_type`` is not a type msgspec supports.
         """
         try:
-            decoder = self._data_decoders[payload_type]
+            decode = self._data_decoders[payload_type]
         except (KeyError, TypeError):
             target = DataMessage[payload_type]
-            decoder = self._new_decoder(self._data_decoders, payload_type, target)
+            decode = self._new_decoder(self._data_decoders, payload_type, target)
         if type(buf) is not bytes:
             buf = _as_bytes(buf)
         try:
-            result: DataMessage[Any] = decoder.decode(buf)
+            return decode(buf)
         except _DECODE_FAILURES as exc:
-            raise _decode_error(exc) from exc
-        return result
+            raise decode_failure(exc, buf) from exc
+
+    @overload
+    def data_decoder(self, payload_type: type[T]) -> Callable[[_Buffer], DataMessage[T]]: ...
+    @overload
+    def data_decoder(self, payload_type: Any) -> Callable[[_Buffer], DataMessage[Any]]: ...
+    def data_decoder(self, payload_type: Any) -> Callable[[_Buffer], DataMessage[Any]]:
+        """Return a function that decodes a ``DataMessage[payload_type]``: for hot loops.
+
+        ``codec.data_decoder(T)(buf)`` is ``codec.decode_data(buf, T)`` without the
+        per-call lookup of ``T``'s decoder: hold the function where one payload type
+        is decoded over and over. It has the same error contract, and is safe to call
+        from any thread.
+
+        Args:
+            payload_type: The payload's type. Its decoder is built once and cached.
+
+        Returns:
+            A function of one argument, the encoded message (any bytes-like object).
+
+        Raises:
+            TypeError: ``payload_type`` is not a type msgspec supports.
+        """
+        try:
+            decode = self._data_decoders[payload_type]
+        except (KeyError, TypeError):
+            target = DataMessage[payload_type]
+            decode = self._new_decoder(self._data_decoders, payload_type, target)
+
+        def decode_data(buf: _Buffer) -> DataMessage[Any]:
+            if type(buf) is not bytes:
+                buf = _as_bytes(buf)
+            try:
+                return decode(buf)
+            except _DECODE_FAILURES as exc:
+                raise decode_failure(exc, buf) from exc
+
+        return decode_data
 
     def _new_decoder(
-        self, cache: dict[Any, msgspec.msgpack.Decoder[Any]], key: Any, target: Any
-    ) -> msgspec.msgpack.Decoder[Any]:
-        """Build (once) and cache the decoder of ``target``; called on a cache miss."""
+        self, cache: dict[Any, Callable[[Any], Any]], key: Any, target: Any
+    ) -> Callable[[Any], Any]:
+        """Build (once) and cache the decoder of ``target``; called on a cache miss.
+
+        The cache holds the decoder's bound ``decode`` method, saving a lookup per call.
+        """
         try:
             hash(key)
         except TypeError:  # an unhashable type expression: usable, just not cacheable
-            return msgspec.msgpack.Decoder(target)
+            return msgspec.msgpack.Decoder(target).decode
         with self._lock:
-            decoder = cache.get(key)
-            if decoder is None:
-                decoder = msgspec.msgpack.Decoder(target)
+            decode = cache.get(key)
+            if decode is None:
+                decode = msgspec.msgpack.Decoder(target).decode
                 if len(cache) >= self._max_cached:
                     del cache[next(iter(cache))]
-                cache[key] = decoder
-            return decoder
+                cache[key] = decode
+            return decode
 
     def __repr__(self) -> str:
         cached = len(self._payload_decoders) + len(self._data_decoders)
@@ -272,7 +315,7 @@ def get_codec_pool() -> CodecPool:
 
 
 def encode(msg: WireMessage) -> bytes:
-    """Encode an envelope with the process-wide pool; see :meth:`CodecPool.encode`.
+    """Encode an envelope with the process-wide pool; see :attr:`CodecPool.encode`.
 
     Args:
         msg: The envelope to encode.
@@ -281,7 +324,10 @@ def encode(msg: WireMessage) -> bytes:
         The encoded message.
 
     Raises:
-        WireEncodeError: ``msg`` holds a value msgpack cannot represent.
+        WireEncodeError: ``msg`` holds a value of a type msgpack cannot represent.
+        OverflowError: An int outside ``-2**63 .. 2**64 - 1`` (as msgspec raises it;
+            also ``UnicodeEncodeError`` and ``RecursionError``, see
+            :attr:`CodecPool.encode`).
     """
     return _CODEC_POOL.encode(msg)
 

@@ -5,6 +5,7 @@ them; all can be built with no arguments, and all pickle, so they cross Ray and 
 boundaries intact)::
 
     KlawWireError
+    ├── InvalidMessageError        (also a ValueError) a message built against the rules
     ├── WireDecodeError            (also a msgspec.DecodeError)
     │   ├── WireValidationError    (also a msgspec.ValidationError)
     │   ├── UnknownSchemaVersionError
@@ -42,7 +43,9 @@ from typing import Any, ClassVar, Final, TypeAlias, Union
 
 import msgspec
 
-from klaw_wire.wire import NIL, MessageKind, WireError, WireHeader
+from klaw_wire._exceptions import InvalidMessageError, KlawWireError
+from klaw_wire._rules import check_fields
+from klaw_wire.wire import _DETAIL_LAYOUTS, NIL, MessageKind, WireError, WireHeader
 
 __all__ = [
     "ChannelBackend",
@@ -63,6 +66,7 @@ __all__ = [
     "FrameTooLargeError",
     "HandleClosed",
     "HandleClosedError",
+    "InvalidMessageError",
     "KlawWireError",
     "PeerClosed",
     "PeerClosedError",
@@ -119,22 +123,6 @@ class ErrorCode(StrEnum):
     DECODE = "wire.decode"
     ENCODE = "wire.encode"
     INTERNAL = "internal"
-
-
-def _restore(cls: type[KlawWireError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    exc = cls.__new__(cls)
-    exc.args = args
-    exc.__dict__.update(state)
-    return exc
-
-
-class KlawWireError(Exception):
-    """Base class of every exception klaw-wire raises."""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The keyword-only constructors cannot be called with ``self.args``; restore the
-        # attributes directly so the exception pickles (Ray ships exceptions by pickle).
-        return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
 class WireDecodeError(KlawWireError, msgspec.DecodeError):
@@ -805,6 +793,10 @@ _CODE_OF_STRUCT: Final[dict[type[Any], ErrorCode]] = {
     ChannelBackend: ErrorCode.CHANNEL_BACKEND,
     ChannelRestarted: ErrorCode.CHANNEL_RESTARTED,
 }
+# WireError.build checks the details of the codes defined here; wire.py cannot import
+# this module, so the layouts are handed to it: nil only, or the code's struct.
+_DETAIL_LAYOUTS.update({str(code): None for code in ErrorCode})
+_DETAIL_LAYOUTS.update({str(code): struct_type for struct_type, code in _CODE_OF_STRUCT.items()})
 _DETAIL_DECODERS: Final[dict[str, tuple[type[Any], msgspec.msgpack.Decoder[Any]]]] = {
     code.value: (struct_type, msgspec.msgpack.Decoder(struct_type))
     for struct_type, code in _CODE_OF_STRUCT.items()
@@ -830,10 +822,12 @@ def to_wire_error(
             ``None`` gives a default ERROR header.
 
     Returns:
-        A ``WireError`` ready to encode.
+        A ``WireError`` ready to encode, checked like ``WireError.build`` checks.
 
     Raises:
         TypeError: ``err`` is neither an error struct nor an exception.
+        InvalidMessageError: ``header`` holds a value a decoder would reject, or a
+            :class:`RemoteError`'s fields do (``details`` not one MessagePack value).
     """
     if header is None:
         header = WireHeader(kind=MessageKind.ERROR)
@@ -841,32 +835,36 @@ def to_wire_error(
         header = msgspec.structs.replace(header, kind=MessageKind.ERROR)
     if isinstance(err, (ChannelClosedError, ChannelFullError, ChannelEmptyError)):
         err = err.to_struct()
+    details = NIL
     if isinstance(err, (ChannelClosed, ChannelFull, ChannelEmpty)):
+        code: str = _CODE_OF_STRUCT[type(err)]
+        text = str(err.to_exception())
         details = msgspec.Raw(_DETAIL_ENCODER.encode(err))
-        return WireError(
-            header=header,
-            code=_CODE_OF_STRUCT[type(err)],
-            message=str(err.to_exception()),
-            details=details,
-        )
-    if isinstance(err, RemoteError):
-        return WireError(header=header, code=err.code, message=err.message, details=err.details)
-    if isinstance(err, WireDecodeError):
-        return WireError(header=header, code=ErrorCode.DECODE, message=str(err))
-    if isinstance(err, WireEncodeError):
-        return WireError(header=header, code=ErrorCode.ENCODE, message=str(err))
-    if isinstance(err, BaseException):
+    elif isinstance(err, RemoteError):
+        code, text, details = err.code, err.message, err.details
+    elif isinstance(err, WireDecodeError):
+        code, text = ErrorCode.DECODE, str(err)
+    elif isinstance(err, WireEncodeError):
+        code, text = ErrorCode.ENCODE, str(err)
+    elif isinstance(err, BaseException):
+        code = ErrorCode.INTERNAL
         text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-        return WireError(header=header, code=ErrorCode.INTERNAL, message=text)
-    raise TypeError(f"expected an error struct or an exception, got {type(err).__name__}")
+    else:
+        raise TypeError(f"expected an error struct or an exception, got {type(err).__name__}")
+    wire_error = WireError(header=header, code=code, message=text, details=details)
+    check_fields(header, "WireError.header")
+    check_fields(wire_error, "WireError")
+    return wire_error
 
 
 def from_wire_error(msg: WireError) -> KlawWireError:
     """Turn a received :class:`~klaw_wire.WireError` back into an exception.
 
     A channel code gives the matching channel exception with the fields from
-    ``details``; any other code gives a :class:`RemoteError` carrying the code, message
-    and details. The result is returned, not raised. Pure function, safe from any thread.
+    ``details`` (``nil`` details give every field its default); any other code, and a
+    channel code whose details do not decode as its layout, gives a
+    :class:`RemoteError` carrying the code, message and details. The result is
+    returned, not raised. Pure function, safe from any thread.
 
     Args:
         msg: The received error message.
@@ -875,7 +873,6 @@ def from_wire_error(msg: WireError) -> KlawWireError:
         The exception to raise.
 
     Raises:
-        WireDecodeError: A channel code's ``details`` do not decode as its struct.
         TypeError: ``msg`` is not a ``WireError``.
     """
     if not isinstance(msg, WireError):
@@ -887,7 +884,9 @@ def from_wire_error(msg: WireError) -> KlawWireError:
     details = bytes(msg.details)
     try:
         struct = struct_type() if details == _NIL_BYTES else decoder.decode(details)
-    except _DECODE_FAILURES as exc:
-        raise _decode_error(exc) from exc
+    except _DECODE_FAILURES:
+        # Details this reader cannot read (another layout, a newer peer, garbage): the
+        # error is still reported, as the generic remote error with everything kept.
+        return RemoteError(code=msg.code, message=msg.message, details=msg.details)
     error: KlawWireError = struct.to_exception()
     return error

@@ -24,7 +24,13 @@ import struct
 from typing import Final
 
 from klaw_wire.codec import _Buffer, _contiguous, get_codec_pool
-from klaw_wire.errors import FrameTooLargeError, WireDecodeError, WireEncodeError
+from klaw_wire.errors import (
+    _ENCODE_FAILURES,
+    FrameTooLargeError,
+    WireDecodeError,
+    WireEncodeError,
+    _encode_error,
+)
 from klaw_wire.wire import WireEnvelope, WireMessage
 
 __all__ = [
@@ -66,7 +72,12 @@ def encode_frame(msg: WireMessage) -> bytes:
     Raises:
         WireEncodeError: ``msg`` cannot be encoded, or its encoding is 4 GiB or more.
     """
-    body = get_codec_pool().encode(msg)
+    try:
+        body = get_codec_pool().encode(msg)
+    except WireEncodeError:
+        raise
+    except _ENCODE_FAILURES as exc:
+        raise _encode_error(exc) from exc
     if len(body) > _MAX_BODY:
         raise WireEncodeError(f"an envelope of {len(body)} bytes does not fit in one frame")
     return _LENGTH.pack(len(body)) + body

@@ -6,10 +6,12 @@ when the writer used the compact encodings msgspec always produces, otherwise wi
 probe decoder that skips everything after the version. The message is then decoded by
 the decoder registered for that version.
 
-Evolving the schema: a new version may append fields to the header or to a message
-type. Readers ignore trailing fields they do not know, so an old reader still decodes a
-newer writer's messages (it sees the fields it knows, and the newer version number),
-while a reader that registered the new version gets every field.
+Evolving the schema (the specification's version rules): within a version, a writer
+may append fields that readers of the same version ignore; any other change takes a new
+version number, and a reader decodes only the versions it knows. klaw-wire's other
+decoders know version 1 alone and refuse any other with
+:class:`~klaw_wire.UnknownSchemaVersionError`; a registry knows the versions registered
+with it, and decodes each message with the decoder of its version.
 
 Example:
     >>> from klaw_wire import Heartbeat, encode, get_schema_registry
@@ -24,47 +26,12 @@ from typing import Any, Final
 
 import msgspec
 
+from klaw_wire._version import read_version
 from klaw_wire.codec import _as_bytes, _Buffer
 from klaw_wire.errors import _DECODE_FAILURES, UnknownSchemaVersionError, _decode_error
 from klaw_wire.wire import WIRE_SCHEMA_VERSION, WireEnvelope
 
 __all__ = ["SchemaRegistry", "get_schema_registry"]
-
-
-# Defaults as in the envelope types: a writer may omit trailing fields it leaves at
-# their defaults, and an omitted version means version 1 there too.
-class _HeaderVersion(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    version: int = WIRE_SCHEMA_VERSION
-
-
-class _VersionProbe(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    tag: int
-    header: _HeaderVersion = _HeaderVersion()
-
-
-_PROBE: Final = msgspec.msgpack.Decoder(_VersionProbe)
-
-
-def _read_version(buf: bytes) -> int:
-    # msgspec writes small arrays as fixarray (0x90 | length) and small ints as positive
-    # fixint (0x00-0x7f): [tag, [version, ...], ...] then starts with these four bytes,
-    # the outer array holding at least two elements and the header at least one.
-    if (
-        len(buf) > 3
-        and (buf[1] | buf[3]) < 0x80
-        and 0x92 <= buf[0] <= 0x9F
-        and 0x91 <= buf[2] <= 0x9F
-    ):
-        return buf[3]
-    return _probe_version(buf)
-
-
-def _probe_version(buf: bytes) -> int:
-    """Read the version with a decoder that skips everything after it."""
-    try:
-        return _PROBE.decode(buf).header.version
-    except _DECODE_FAILURES as exc:
-        raise _decode_error(exc) from exc
 
 
 class SchemaRegistry:
@@ -146,7 +113,7 @@ class SchemaRegistry:
         Raises:
             WireDecodeError: No version can be read from ``buf``.
         """
-        return _read_version(_as_bytes(buf))
+        return read_version(_as_bytes(buf))
 
     def decode(self, buf: _Buffer) -> object:
         """Decode a message with the decoder of the version in its header.
@@ -167,7 +134,7 @@ class SchemaRegistry:
         """
         if type(buf) is not bytes:
             buf = _as_bytes(buf)
-        version = _read_version(buf)
+        version = read_version(buf)
         decoder = self._decoders.get(version)
         if decoder is None:
             raise UnknownSchemaVersionError(version=version, known=self.versions)

@@ -18,7 +18,8 @@ from typing import Final, Literal
 
 import msgspec
 
-from klaw_wire.codec import _Buffer, _contiguous
+from klaw_wire._version import decode_failure
+from klaw_wire.codec import _as_bytes, _Buffer, _contiguous
 from klaw_wire.errors import _DECODE_FAILURES, _decode_error
 from klaw_wire.wire import WireHeader
 
@@ -93,7 +94,7 @@ def decode_envelope_view(buf: _Buffer) -> EnvelopeView:
     try:
         return _ENVELOPE_VIEW.decode(_contiguous(buf))
     except _DECODE_FAILURES as exc:
-        raise _decode_error(exc) from exc
+        raise decode_failure(exc, _as_bytes(buf)) from exc
 
 
 def decode_task_event_view(

@@ -1,7 +1,8 @@
 """``klaw demo``: a typed producer/consumer pipeline, measured end to end.
 
-Several producers send :class:`Order` records through one klaw channel (batches and
-single sends mixed), several consumers receive and aggregate them, and the driver prints
+Several producers send :class:`Order` records through one klaw channel with a plain
+``send`` each, several consumers receive them with ``async for`` and aggregate them (on
+Ray the channel batches behind their backs), and the driver prints
 what it measured: throughput, wire bytes per record (against pickle), end-to-end latency
 and a check that every order arrived exactly once.
 
@@ -29,9 +30,7 @@ from klaw_ray.cli._records import Order
 from klaw_ray.factory import Backend, channel
 from klaw_ray.protocols import Receiver, Sender
 from klaw_wire import (
-    ChannelBackendError,
     DataMessage,
-    EndOfStreamError,
     WireHeader,
     get_codec_pool,
 )
@@ -75,7 +74,6 @@ class DemoOptions:
         producers: Producer tasks.
         consumers: Consumer tasks.
         capacity: Channel capacity.
-        batch: Orders per ``send_batch``; each producer's first batch goes as single sends.
     """
 
     backend: Backend = "ray"
@@ -83,10 +81,9 @@ class DemoOptions:
     producers: int = 2
     consumers: int = 2
     capacity: int = 1024
-    batch: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("messages", "producers", "consumers", "capacity", "batch"):
+        for name in ("messages", "producers", "consumers", "capacity"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.backend not in ("local", "ray"):
@@ -137,7 +134,7 @@ class DemoReport:
             (
                 "wire bytes / message",
                 f"{self.envelope_bytes_per_order:.1f} in batches of "
-                f"{o.batch}, {self.envelope_bytes_single} alone",
+                f"{_WIRE_BATCH}, {self.envelope_bytes_single} alone",
             ),
             ("pickle bytes / message", f"{self.pickle_bytes}"),
             ("latency p50 / p99", f"{self.latency_p50_ms:.2f} ms / {self.latency_p99_ms:.2f} ms"),
@@ -163,33 +160,24 @@ def _order(order_id: int) -> Order:
     )
 
 
-async def produce(sender: Sender[Order], first: int, count: int, batch: int) -> int:
-    """Send orders ``first`` .. ``first + count - 1``, then close ``sender``.
+async def produce(sender: Sender[Order], first: int, count: int) -> int:
+    """Send orders ``first`` .. ``first + count - 1`` one ``send`` each, then close ``sender``.
 
-    The first ``batch`` orders go one at a time with ``send``, the rest in batches of
-    ``batch`` with ``send_batch``, so both paths are exercised. (On Ray a ``send`` is one
-    actor round trip, about 2 ms here, so batches carry the volume.)
+    The plain loop a service writes: on Ray the sender coalesces these sends into batches
+    behind the caller's back (see :class:`~klaw_ray.RaySender`).
 
     Returns:
         How many orders were sent.
     """
     async with sender:
-        for index, start in enumerate(range(first, first + count, batch)):
-            stop = min(start + batch, first + count)
-            now = time.time_ns()
-            orders = [
-                msgspec.structs.replace(_order(i), created_ns=now) for i in range(start, stop)
-            ]
-            if index == 0:
-                for order in orders:
-                    await sender.send(order)
-            else:
-                await sender.send_batch(orders)
+        for order_id in range(first, first + count):
+            order = msgspec.structs.replace(_order(order_id), created_ns=time.time_ns())
+            await sender.send(order)
     return count
 
 
-async def consume(receiver: Receiver[Order], batch: int) -> ConsumerSummary:
-    """Receive until every producer is done, then close ``receiver``.
+async def consume(receiver: Receiver[Order]) -> ConsumerSummary:
+    """Receive with ``async for`` until every producer is done, then close ``receiver``.
 
     Returns:
         The ids, latencies and revenue of what this consumer received.
@@ -199,22 +187,14 @@ async def consume(receiver: Receiver[Order], batch: int) -> ConsumerSummary:
     revenue = 0.0
     first_sent = last_received = 0
     async with receiver:
-        while True:
-            try:
-                orders = await receiver.recv_batch(batch, timeout=1.0)
-            except ChannelBackendError:
-                raise
-            except EndOfStreamError:  # every producer is done and the channel drained
-                break
+        async for order in receiver:  # ends at the end of the stream; failures propagate
             now = time.time_ns()
-            for order in orders:
-                ids.append(order.order_id)
-                latencies.append(now - order.created_ns)
-                revenue += order.quantity * order.unit_price
-                if not first_sent or order.created_ns < first_sent:
-                    first_sent = order.created_ns
-            if orders:
-                last_received = now
+            ids.append(order.order_id)
+            latencies.append(now - order.created_ns)
+            revenue += order.quantity * order.unit_price
+            if not first_sent or order.created_ns < first_sent:
+                first_sent = order.created_ns
+            last_received = now
     return ConsumerSummary(
         order_ids=ids,
         latencies_ns=latencies,
@@ -260,10 +240,8 @@ async def _run_local(
 ) -> list[ConsumerSummary]:
     tx, rx = await channel(options.capacity, backend="local", value_type=Order, config=config)
     shares = _shares(options.messages, options.producers)
-    producers = [asyncio.ensure_future(produce(tx.clone(), f, n, options.batch)) for f, n in shares]
-    consumers = [
-        asyncio.ensure_future(consume(rx.clone(), options.batch)) for _ in range(options.consumers)
-    ]
+    producers = [asyncio.ensure_future(produce(tx.clone(), f, n)) for f, n in shares]
+    consumers = [asyncio.ensure_future(consume(rx.clone())) for _ in range(options.consumers)]
     watcher = asyncio.ensure_future(_watch(rx, options.messages, progress))
     await tx.close()
     try:
@@ -284,14 +262,16 @@ async def _run_ray(
     producer_task = ray.remote(num_cpus=0)(_produce_in_task)
     consumer_task = ray.remote(num_cpus=0)(_consume_in_task)
     tx, rx = await channel(options.capacity, backend="ray", value_type=Order, config=config)
-    consumers = [consumer_task.remote(rx.clone(), options.batch) for _ in range(options.consumers)]
+    consumers = [consumer_task.remote(rx.clone()) for _ in range(options.consumers)]
     # Let every consumer's worker start before any order is stamped, so worker start-up
     # does not show up as latency.
     deadline = time.monotonic() + 120
-    while len((await rx.stats()).readers) < options.consumers and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if sum((await rx.stats()).readers_per_node.values()) >= options.consumers:
+            break  # every consumer has asked for values
         await asyncio.sleep(0.1)
     producers = [
-        producer_task.remote(tx.clone(), first, count, options.batch)
+        producer_task.remote(tx.clone(), first, count)
         for first, count in _shares(options.messages, options.producers)
     ]
     watcher = asyncio.ensure_future(_watch(rx, options.messages, progress))
@@ -307,12 +287,16 @@ async def _run_ray(
         await rx.close()
 
 
-def _produce_in_task(sender: Sender[Order], first: int, count: int, batch: int) -> int:
-    return asyncio.run(produce(sender, first, count, batch))
+def _produce_in_task(sender: Sender[Order], first: int, count: int) -> int:
+    return asyncio.run(produce(sender, first, count))
 
 
-def _consume_in_task(receiver: Receiver[Order], batch: int) -> ConsumerSummary:
-    return asyncio.run(consume(receiver, batch))
+def _consume_in_task(receiver: Receiver[Order]) -> ConsumerSummary:
+    return asyncio.run(consume(receiver))
+
+
+_WIRE_BATCH = 100
+"""The batch size the wire-size figure is given for (a typical coalesced batch)."""
 
 
 def _wire_sizes(batch: int) -> tuple[int, float, int]:
@@ -363,7 +347,7 @@ async def run_demo(
     )
     ids = sorted(i for s in summaries for i in s.order_ids)
     latencies = sorted(lat for s in summaries for lat in s.latencies_ns)
-    single, per_order, pickled = _wire_sizes(options.batch)
+    single, per_order, pickled = _wire_sizes(_WIRE_BATCH)
     if progress is not None:
         progress(1.0)
     return DemoReport(

@@ -61,7 +61,6 @@ def _build_parser() -> _Parser:
     demo.add_argument("--producers", type=_positive, default=2, metavar="P")
     demo.add_argument("--consumers", type=_positive, default=2, metavar="C")
     demo.add_argument("--capacity", type=_positive, default=1024, metavar="K")
-    demo.add_argument("--batch", type=_positive, default=100, metavar="B")
 
     bench = commands.add_parser(
         "bench",
@@ -95,7 +94,6 @@ def _demo(args: argparse.Namespace) -> int:
         producers=args.producers,
         consumers=args.consumers,
         capacity=args.capacity,
-        batch=args.batch,
     )
     config = load_config()  # a bad configuration fails before anything starts
     where = "an embedded or configured Ray cluster" if args.backend == "ray" else "this process"

@@ -27,15 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 import uuid
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import msgspec
 import ray
 
-from klaw_ray.ray._core import ChannelCore, Entry, Problem
+from klaw_ray.ray._core import ChannelCore, Entry, Journal, Problem
+from klaw_ray.ray._durable import RESTART_GRACE, DurableChannel, describe_type
 from klaw_ray.ray._messages import (
     AckRequest,
     ChannelMetadata,
@@ -48,6 +51,7 @@ from klaw_ray.ray._messages import (
     encode_message,
 )
 from klaw_ray.ray._naming import now_ms
+from klaw_ray.ray._store import StoredMeta
 from klaw_ray.ray._validator import RawItems, _TypeValidator
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
@@ -55,6 +59,7 @@ from klaw_wire import DataMessage, WireHeader, get_codec_pool
 __all__ = ["RayChannelActor", "actor_concurrency"]
 
 T = TypeVar("T")
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
 
 _HOLD_LIMIT = 10_000
 """Most processes one channel watches at once (one waiting ``hold`` call each)."""
@@ -90,6 +95,23 @@ class _Checkpoint(msgspec.Struct, frozen=True, gc=False):
     high_watermark: int
 
 
+def _committing(method: _Method) -> _Method:
+    """Make an actor method write what it changed (durable channels) before it answers.
+
+    The write happens however the method ends, so a waiting call that was handed values
+    by another call's hand-off also finds them on disk.
+    """
+
+    @functools.wraps(method)
+    async def committing(self: RayChannelActor[Any], *args: Any) -> Any:
+        try:
+            return await method(self, *args)
+        finally:
+            self._commit()
+
+    return cast(_Method, committing)
+
+
 def _was_restarted() -> bool:
     """Whether this actor process replaces one that died (False outside an actor)."""
     if not ray.is_initialized():  # built outside Ray, e.g. in a unit test
@@ -107,8 +129,8 @@ class RayChannelActor(Generic[T]):
     actor's event loop, so state changes are atomic between ``await`` points.
 
     Args:
-        capacity: Most values held at once (queued, leased to receivers and reserved by
-            senders); ``None`` for unbounded.
+        capacity: Most values queued and reserved by senders (buffered in their handles
+            or on their way) at once; ``None`` for unbounded.
         value_type: Type every value is checked against; ``None`` accepts any value.
         name: The channel's name, used in envelopes and errors.
         namespace: The Ray namespace of a named channel.
@@ -143,21 +165,43 @@ class RayChannelActor(Generic[T]):
         poll_seconds: float = 10.0,
     ) -> None:
         restarted = _was_restarted()
-        self._incarnation = time.time_ns() // 1000
+        self._durable: DurableChannel | None = None
+        self._unconfirmed: set[str] = set()
+        incarnation = time.time_ns() // 1000
+        snapshot = None
+        if durable:
+            self._durable = DurableChannel(storage_dir, namespace, name)
+            stored = StoredMeta(
+                name,
+                namespace,
+                capacity,
+                describe_type(value_type),
+                by_reference,
+                delivery,
+                time.time(),
+            )
+            incarnation, snapshot = self._durable.open(stored)
+            restarted = False  # nothing was lost: handles of earlier incarnations go on
+        self._incarnation = incarnation
         self._core = ChannelCore(
             capacity,
             at_least_once=delivery == "at_least_once",
             lease_seconds=lease_seconds,
-            incarnation=self._incarnation,
+            incarnation=incarnation,
             restarted=restarted,
             waiting_limit=waiting_limit,
         )
         self._restarted = restarted
-        if not restarted:
+        if self._durable is not None:
+            self._core.journal = Journal()
+        if snapshot is not None and self._durable is not None:
+            self._unconfirmed = self._durable.rebuild(self._core, snapshot)
+        elif not restarted:
             for handle_id in senders:
                 self._core.register("sender", handle_id, process)
             for handle_id in receivers:
                 self._core.register("receiver", handle_id, process)
+        self._commit()
         self._validator = _TypeValidator.for_type(value_type)
         self._metadata = ChannelMetadata(
             name=name,
@@ -165,7 +209,7 @@ class RayChannelActor(Generic[T]):
             capacity=capacity,
             value_type=value_type,
             by_reference=by_reference,
-            durable=False,
+            durable=durable,
             delivery=delivery,
             lease_seconds=lease_seconds,
             incarnation=self._incarnation,
@@ -176,6 +220,28 @@ class RayChannelActor(Generic[T]):
         self._holds: dict[str, asyncio.Event] = {}
         self._watched: set[str] = set()
         self._expiry: asyncio.Task[None] | None = None
+        self._grace: asyncio.Task[None] | None = None
+
+    def _commit(self) -> None:
+        """Write what the last operation changed, for a durable channel (else nothing).
+
+        Raises:
+            StoreError: The database could not be written; the call fails with it.
+        """
+        if self._durable is not None:
+            self._durable.commit(self._core)
+
+    def _start_grace(self) -> None:
+        """After a durable restart: processes that do not re-attach in time are dead."""
+        if self._unconfirmed and self._grace is None:
+            self._grace = asyncio.get_running_loop().create_task(self._end_grace())
+
+    async def _end_grace(self) -> None:
+        await asyncio.sleep(RESTART_GRACE)
+        for process in sorted(self._unconfirmed - self._watched):
+            self._core.process_died(process)
+        self._unconfirmed.clear()
+        self._commit()
 
     # --- handles and processes ---------------------------------------------------------
 
@@ -188,6 +254,7 @@ class RayChannelActor(Generic[T]):
     ) -> None:
         """Count a new handle (a clone, or one of :func:`get_channel`) as open."""
         self._core.register(kind, handle_id, process)
+        self._commit()
 
     async def hold(self, process: str) -> None:
         """Wait as long as ``process`` lives (see :mod:`klaw_ray.ray._liveness`)."""
@@ -198,6 +265,7 @@ class RayChannelActor(Generic[T]):
         if process in self._watched:
             return
         self._watched.add(process)
+        self._unconfirmed.discard(process)
         asyncio.get_running_loop().create_task(self._watch(process, holds[0]))
 
     async def _watch(self, process: str, hold: Any) -> None:
@@ -205,6 +273,7 @@ class RayChannelActor(Generic[T]):
             await hold
         except ray.exceptions.RayError:  # OwnerDiedError: the process is gone
             self._core.process_died(process)
+            self._commit()
         finally:
             self._watched.discard(process)
             self._holds.pop(process, None)
@@ -214,6 +283,7 @@ class RayChannelActor(Generic[T]):
         return self._core.process_died(process)
 
     def _stale(self, incarnation: int) -> Problem | None:
+        self._start_grace()
         if incarnation != self._incarnation and self._restarted:
             return (
                 "restarted",
@@ -230,6 +300,7 @@ class RayChannelActor(Generic[T]):
             SendAnswer(status=status, incarnation=self._incarnation, error=error, **fields)
         )
 
+    @_committing
     async def put(self, request: bytes) -> bytes:
         """Queue the values of a put, all or none, in its writer's turn.
 
@@ -248,6 +319,7 @@ class RayChannelActor(Generic[T]):
         answer = await self._put(put, lambda: self._validator.split(bytes(put.envelope))[1])
         return encode_message(answer)
 
+    @_committing
     async def put_refs(self, put: PutRequest, refs: list[Any]) -> SendAnswer:
         """Queue object references, all or none (reference channels).
 
@@ -292,6 +364,7 @@ class RayChannelActor(Generic[T]):
         granted = core.grant(writer, put.need, put.ahead) if not core.waiting_senders else 0
         return SendAnswer(incarnation=incarnation, accepted=len(items), granted=granted)
 
+    @_committing
     async def reserve(self, request: bytes) -> bytes:
         """Grant credit, waiting for room if the request says so.
 
@@ -323,6 +396,7 @@ class RayChannelActor(Generic[T]):
             return self._send_answer(problem, granted=granted)
         return encode_message(SendAnswer(incarnation=self._incarnation, granted=granted))
 
+    @_committing
     async def withdraw(self, writer: str, request: int) -> None:
         """End a waiting ``reserve`` whose caller no longer needs it."""
         self._core.withdraw_reserve(writer, request)
@@ -336,6 +410,7 @@ class RayChannelActor(Generic[T]):
             GetAnswer(status=status, incarnation=self._incarnation, error=error, lost_sender=lost)
         )
 
+    @_committing
     async def get(self, request: bytes) -> bytes | GetAnswer:
         """Acknowledge what the caller handed out, then take up to ``max_items`` values.
 
@@ -356,9 +431,9 @@ class RayChannelActor(Generic[T]):
             return self._get_answer(problem)
         handle = core.handles[get.handle_id]
         handle.node_id = get.node_id or handle.node_id
-        if get.held is not None:
-            core.reconcile(get.handle_id, get.held)
         core.ack(get.handle_id, get.acked)
+        if get.held is not None:  # after acknowledging: what is left and not held is lost
+            core.reconcile(get.handle_id, get.held)
         wait = self._poll_seconds if get.wait is None else min(get.wait, self._poll_seconds)
         entries, problem = await core.get(
             get.handle_id, get.process, get.request, max(1, get.max_items), wait
@@ -384,10 +459,12 @@ class RayChannelActor(Generic[T]):
             GetAnswer(incarnation=self._incarnation, ids=ids, deliveries=deliveries, data=data)
         )
 
+    @_committing
     async def abandon(self, handle_id: str, request: int) -> None:
         """Make a waiting ``get`` return ``"withdrawn"`` now, taking nothing."""
         self._core.abandon(handle_id, request)
 
+    @_committing
     async def ack(self, request: bytes) -> bytes:
         """Acknowledge delivery ids (an explicit ``ack()`` of a receiver).
 
@@ -416,10 +493,12 @@ class RayChannelActor(Generic[T]):
         interval = min(max(self._core.lease_seconds / 10, 0.5), 30.0)
         while True:
             await asyncio.sleep(interval)
-            self._core.expire_leases()
+            if self._core.expire_leases():
+                self._commit()
 
     # --- closing -----------------------------------------------------------------------
 
+    @_committing
     async def close_sender(self, request: bytes) -> None:
         """Close a sender handle: its credit returns; the last one ends the stream."""
         with contextlib.suppress(*_MALFORMED):
@@ -427,6 +506,7 @@ class RayChannelActor(Generic[T]):
             if not self._stale(close.incarnation):
                 self._core.close_handle(close.handle_id)
 
+    @_committing
     async def close_receiver(self, request: bytes) -> None:
         """Close a receiver: acknowledge what it handed out, give back what it did not."""
         with contextlib.suppress(*_MALFORMED):
@@ -436,11 +516,13 @@ class RayChannelActor(Generic[T]):
                 self._core.give_back(close.handle_id, close.unread)
                 self._core.close_handle(close.handle_id)
 
+    @_committing
     async def close_all_of(self, handle_ids: list[str]) -> None:
         """Close these handles (those a refused attach had registered)."""
         for handle_id in handle_ids:
             self._core.close_handle(handle_id)
 
+    @_committing
     async def close_all(self) -> None:
         """Close every handle at once (used when the channel is deleted)."""
         self._core.close_all()
@@ -463,7 +545,8 @@ class RayChannelActor(Generic[T]):
         )
         per_node: dict[str, int] = {}
         for info in readers:
-            per_node[info.node_id] = per_node.get(info.node_id, 0) + 1
+            if info.node_id:  # known once the receiver has asked for values
+                per_node[info.node_id] = per_node.get(info.node_id, 0) + 1
         metadata = self._metadata
         return ChannelStats(
             backend="ray",
@@ -516,6 +599,7 @@ class RayChannelActor(Generic[T]):
         )
         return msgspec.msgpack.encode(checkpoint)
 
+    @_committing
     async def apply_checkpoint_state(self, checkpoint: bytes) -> int:
         """Restore a checkpoint: its values go in front of anything queued since.
 

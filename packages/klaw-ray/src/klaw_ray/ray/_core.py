@@ -7,10 +7,12 @@ code, so tests drive it through any interleaving without Ray.
 
 Invariants (each method restores them before it returns or awaits):
 
-1. **Capacity.** ``len(queue) + len(leases) + credit_total <= capacity``: values queued,
-   values handed to receivers and not yet acknowledged, and room granted to senders and
-   not yet used. Senders ship only values they hold credit for, so everything the channel
-   holds, in handles and in flight included, is bounded.
+1. **Capacity.** ``len(queue) + credit_total <= capacity``: values queued, and room
+   granted to senders and not yet used (values buffered in sender handles or on their
+   way). Senders ship only values they hold credit for, so everything on the sending side
+   is bounded by the capacity. Values leased to receivers are bounded apart, by what each
+   receiver asks for at once (its prefetch, or its ``recv_batch`` size): counting them
+   against the capacity would make a task that sends and then receives wait on itself.
 2. **Exactly one place per value.** An accepted value is in the queue or leased to one
    receiver, until it is acknowledged (then it is gone) or lost with its receiver in
    at-most-once mode (then ``lost`` counts it).
@@ -38,7 +40,7 @@ from typing import Any, Literal
 from klaw_ray._arguments import UNBOUNDED
 from klaw_ray.ray._messages import Status
 
-__all__ = ["ChannelCore", "Entry", "Lease", "Problem"]
+__all__ = ["ChannelCore", "Entry", "Journal", "Lease", "Problem"]
 
 Problem = tuple[Status, str]
 """Why a call cannot proceed: a status and its explanation."""
@@ -49,11 +51,16 @@ _TURN_PATIENCE = 30.0
 
 @dataclass(slots=True)
 class Entry:
-    """One value in the channel, as encoded bytes (``msgspec.Raw``) or an ``ObjectRef``."""
+    """One value in the channel, as encoded bytes (``msgspec.Raw``) or an ``ObjectRef``.
+
+    ``pos`` orders the queue when it is rebuilt from a durable channel's database: new
+    values get increasing positions, values put back at the head decreasing ones.
+    """
 
     id: int
     item: Any
     deliveries: int = 0
+    pos: int = 0
 
 
 @dataclass(slots=True)
@@ -63,6 +70,44 @@ class Lease:
     entry: Entry
     receiver: str
     deadline: float
+
+
+@dataclass(slots=True)
+class Journal:
+    """What changed since the last commit, for a durable channel's database.
+
+    The core only records; the actor turns a journal into one SQLite transaction
+    (:mod:`klaw_ray.ray._durable`) before it answers the call that caused it.
+    """
+
+    entries: dict[int, Entry] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)
+    handles: set[str] = field(default_factory=set)
+    closed: dict[str, tuple[Literal["sender", "receiver"], Literal["closed", "lost"]]] = field(
+        default_factory=dict
+    )
+    writers: set[str] = field(default_factory=set)
+    dropped_writers: set[str] = field(default_factory=set)
+
+    def changed(self, entry: Entry) -> None:
+        """Record that ``entry`` was added or changed (queued, leased, requeued)."""
+        self.entries[entry.id] = entry
+        self.deleted.discard(entry.id)
+
+    def removed(self, entry_id: int) -> None:
+        """Record that the entry ``entry_id`` is gone (acknowledged or dropped)."""
+        self.entries.pop(entry_id, None)
+        self.deleted.add(entry_id)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.entries
+            or self.deleted
+            or self.handles
+            or self.closed
+            or self.writers
+            or self.dropped_writers
+        )
 
 
 @dataclass(slots=True)
@@ -77,6 +122,7 @@ class _Handle:
 
 @dataclass(slots=True)
 class _Writer:
+    name: str
     handle_id: str
     last_seq: int = -1
     credit: int = 0
@@ -110,7 +156,7 @@ class ChannelCore:
     :meth:`put`) register a waiter, and every way out of the wait removes it.
 
     Args:
-        capacity: Most values held at once (queued + leased + credit); ``None`` for
+        capacity: Most values queued and reserved by senders at once; ``None`` for
             unbounded.
         at_least_once: Leased values of a receiver that dies go back to the channel;
             otherwise they are dropped and counted as lost.
@@ -151,6 +197,9 @@ class ChannelCore:
         self.lost = 0
         self.high_watermark = 0
         self.waiting_limit = waiting_limit
+        self.journal: Journal | None = None
+        self.tail_pos = 0
+        self.head_pos = 0
         self.sender_seen = not restarted
         self.receiver_seen = not restarted
         self._getters: deque[_GetWaiter] = deque()
@@ -168,6 +217,8 @@ class ChannelCore:
             self.handles[handle_id] = _Handle(kind, process, registered_at=now, last_seen=now)
         else:
             handle.process, handle.last_seen = process, now
+        if self.journal is not None:
+            self.journal.handles.add(handle_id)
         if kind == "sender":
             self.sender_seen = True
         else:
@@ -181,6 +232,8 @@ class ChannelCore:
         if handle is None or handle.kind != kind:
             self.register(kind, handle_id, process)
         else:
+            if handle.process != process and self.journal is not None:
+                self.journal.handles.add(handle_id)
             handle.process, handle.last_seen = process, time.time()
         return True
 
@@ -196,8 +249,8 @@ class ChannelCore:
         return self.receiver_seen and self._count("receiver") == 0
 
     def free(self) -> int:
-        """Room not yet queued, leased or granted."""
-        return self.capacity - len(self.queue) - len(self.leases) - self.credit_total
+        """Room not yet queued or granted to a sender."""
+        return self.capacity - len(self.queue) - self.credit_total
 
     def end_status(self) -> tuple[Status, str, str] | None:
         """``("ended" | "sender_lost", explanation, lost sender)`` once the stream is over."""
@@ -217,9 +270,13 @@ class ChannelCore:
         Idempotent.
         """
         handle = self.handles.pop(handle_id, None)
-        self.closed[handle_id] = "lost" if lost else "closed"
+        state: Literal["closed", "lost"] = "lost" if lost else "closed"
+        self.closed[handle_id] = state
         if handle is None:
             return
+        if self.journal is not None:
+            self.journal.handles.discard(handle_id)
+            self.journal.closed[handle_id] = (handle.kind, state)
         if handle.kind == "sender":
             self._close_sender(handle_id, lost=lost)
         else:
@@ -236,6 +293,9 @@ class ChannelCore:
                 if not turn.done():
                     turn.set_result(None)
             del self.writers[name]
+            if self.journal is not None:
+                self.journal.writers.discard(name)
+                self.journal.dropped_writers.add(name)
         for waiter in self._reservers:
             if waiter.writer not in self.writers and not waiter.future.done():
                 waiter.future.set_result(0)
@@ -252,6 +312,9 @@ class ChannelCore:
             del self.leases[entry.id]
         if lost and not self.at_least_once:
             self.lost += len(mine)
+            if self.journal is not None:
+                for entry in mine:
+                    self.journal.removed(entry.id)
         else:
             self._requeue(mine)
         for waiter in self._getters:
@@ -303,7 +366,9 @@ class ChannelCore:
         """The state of writer ``name`` (created on first use)."""
         writer = self.writers.get(name)
         if writer is None:
-            writer = self.writers[name] = _Writer(handle_id)
+            writer = self.writers[name] = _Writer(name, handle_id)
+        if self.journal is not None:
+            self.journal.writers.add(name)
         return writer
 
     def grant(self, writer: _Writer, need: int, ahead: int) -> int:
@@ -321,6 +386,8 @@ class ChannelCore:
         granted += max(0, min(ahead, free - granted, spare_room))
         writer.credit += granted
         self.credit_total += granted
+        if granted and self.journal is not None:
+            self.journal.writers.add(writer.name)
         return granted
 
     async def take_turn(self, writer: _Writer, seq: int) -> bool:
@@ -344,6 +411,8 @@ class ChannelCore:
     def end_turn(self, writer: _Writer, seq: int) -> None:
         """Record ``seq`` as applied and let the writer's next put proceed."""
         writer.last_seq = max(writer.last_seq, seq)
+        if self.journal is not None:
+            self.journal.writers.add(writer.name)
         following = writer.turns.get(writer.last_seq + 1)
         if following is not None and not following.done():
             following.set_result(None)
@@ -359,9 +428,17 @@ class ChannelCore:
             raise ValueError(f"a put of {count} values exceeds its credit of {writer.credit}")
         writer.credit -= count
         self.credit_total -= count
-        entries = [Entry(self.next_id + offset, item) for offset, item in enumerate(items)]
+        entries = [
+            Entry(self.next_id + offset, item, pos=self.tail_pos + offset)
+            for offset, item in enumerate(items)
+        ]
         self.next_id += count
+        self.tail_pos += count
         self.queue.extend(entries)
+        if self.journal is not None:
+            for entry in entries:
+                self.journal.changed(entry)
+            self.journal.writers.add(writer.name)
         self.total_sent += count
         self.high_watermark = max(self.high_watermark, len(self.queue) + len(self.leases))
         self._serve_getters()
@@ -374,7 +451,7 @@ class ChannelCore:
         """
         entries = [Entry(self.next_id + offset, item) for offset, item in enumerate(items)]
         self.next_id += len(items)
-        self.queue.extendleft(reversed(entries))
+        self._put_at_head(entries)
         self._serve_getters()
 
     async def reserve(
@@ -481,6 +558,8 @@ class ChannelCore:
             if lease is not None and lease.receiver == handle_id:
                 del self.leases[delivery_id]
                 count += 1
+                if self.journal is not None:
+                    self.journal.removed(delivery_id)
         if count:
             self.total_acked += count
             self._serve_reservers()
@@ -521,10 +600,13 @@ class ChannelCore:
                 self.redelivered += 1
             entry.deliveries += 1
             self.leases[entry.id] = Lease(entry, handle_id, deadline)
+            if self.journal is not None:
+                self.journal.changed(entry)
         self.total_received += count
         handle = self.handles.get(handle_id)
         if handle is not None:
             handle.total_received += count
+        self._serve_reservers()  # the values left the queue: their room is free again
         return taken
 
     async def get(
@@ -594,6 +676,10 @@ class ChannelCore:
         self._requeue(expired)
         return len(expired)
 
+    def requeue(self, entries: list[Entry]) -> None:
+        """Put values no longer leased back at the head, in id order (see ``_requeue``)."""
+        self._requeue(entries)
+
     def _requeue(self, entries: list[Entry]) -> None:
         """Put values no longer leased back at the head of the queue, in id order.
 
@@ -602,8 +688,18 @@ class ChannelCore:
         """
         if not entries:
             return
-        self.queue.extendleft(sorted(entries, key=lambda entry: entry.id, reverse=True))
+        self._put_at_head(sorted(entries, key=lambda entry: entry.id))
         self._serve_getters()
+
+    def _put_at_head(self, entries: list[Entry]) -> None:
+        """Put ``entries`` before everything queued, keeping their order."""
+        for offset, entry in enumerate(entries):
+            entry.pos = self.head_pos - len(entries) + offset
+        self.head_pos -= len(entries)
+        self.queue.extendleft(reversed(entries))
+        if self.journal is not None:
+            for entry in entries:
+                self.journal.changed(entry)
 
     def _serve_getters(self) -> None:
         """Hand queued values to waiting gets, longest-waiting first."""

@@ -14,8 +14,9 @@ The protocol, in one place (the actor's module docstring states its invariants):
   granted to it. Credit comes with every answer to a put or a ``reserve`` call; a sender
   with no credit asks with ``reserve``, which waits in the actor until there is room.
 - Values handed to a receiver are *leased* to it under a delivery id until the receiver
-  acknowledges them (the ``acked`` ids of its next get, or its close); the capacity
-  bounds queued + leased values + credit held by senders.
+  acknowledges them (the ``acked`` ids of its next get, or its close). The capacity
+  bounds queued values + credit held by senders; leases are bounded by what each
+  receiver asks for at once.
 - Every answer carries the actor's *incarnation*; a request carries the one its handle
   knows, so neither side mistakes a restarted channel for the old one.
 """

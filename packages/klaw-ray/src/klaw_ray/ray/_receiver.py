@@ -114,7 +114,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
 
     @property
     def _prefetch(self) -> int:
-        return max(1, int(self._options.get("prefetch", 128)))
+        return max(1, int(self._options.get("prefetch", 256)))
 
     @property
     def last_deliveries(self) -> tuple[Delivery, ...]:
@@ -147,7 +147,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     def _get_request(self, state: _ReceiveState, max_items: int, wait: float | None) -> bytes:
         acked, state.handed = state.handed, []
         held = None
-        if state.reconcile:
+        if state.reconcile:  # the first get after a durable restart
             state.reconcile = False
             held = [delivery.id for delivery, _ in state.buffer]
         request = state.request

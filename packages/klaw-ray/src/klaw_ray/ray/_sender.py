@@ -12,11 +12,13 @@ How a value travels (coalescing on, the default):
    timer), and, under load, gathering values while up to two puts are in flight. Each
    answer brings new credit, so a busy sender rarely waits for it.
 
-Capacity therefore bounds everything: values queued in the actor, leased to receivers,
-buffered here and in flight. A shipped batch that fails (every receiver closed, the actor
-died or restarted and lost its values) makes the next ``send``, ``send_batch``, ``flush``
-or ``close`` raise that error with the values that were not delivered in its
-``undelivered`` attribute, so nothing is dropped without the caller knowing.
+Capacity therefore bounds everything on the sending side: values queued in the actor,
+buffered here and in flight (what receivers hold is bounded by what each asks for).
+
+A shipped batch that fails (every receiver closed, the actor died or restarted and lost
+its values) makes the next ``send``, ``send_batch``, ``flush`` or ``close`` raise that
+error with the values that were not delivered in its ``undelivered`` attribute, so
+nothing is dropped without the caller knowing.
 
 With ``coalesce=False``, ``send`` returns only once its value is in the channel (one
 actor call per value): choose it when the caller must know that, and the default when
@@ -331,6 +333,10 @@ class RaySender(RayHandle, Generic[T]):
                 for pending in waiting:
                     pending.future.cancel()
                 state.pending = deque(p for p in state.pending if not p.future.done())
+                if not state.pending and state.reserving:
+                    # Nothing waits for room any more: the reserve waiting in the actor
+                    # goes, so that it holds no slot and takes no room.
+                    self._actor.withdraw.remote(state.writer, state.reserve_request - 1)
                 if waiting[-1].future.cancelled():
                     raise
                 _defer_cancellation()  # every value was accepted: the send happened

@@ -1,0 +1,209 @@
+"""Durable channels: a channel core mirrored into its SQLite database, and rebuilt from it.
+
+The actor of a durable channel keeps its :class:`~klaw_ray.ray._core.ChannelCore` in
+memory as any channel does; the core records in its :class:`~klaw_ray.ray._core.Journal`
+what each operation changed, and :meth:`DurableChannel.commit` writes that as one SQLite
+transaction (:mod:`klaw_ray.ray._store`) before the actor answers. So a put is answered
+``"ok"`` only once its values are on disk, values are handed to a receiver only once the
+lease is, and an acknowledged value is gone from the disk when the acknowledgement is
+answered.
+
+A restarted actor (or a new one, after the whole Ray instance restarted, on the same
+``channels.storage_dir``) rebuilds the core from the database: queued values in order,
+leases with their receivers and deadlines, open handles and the processes holding them,
+each writer's last applied put and its credit, the counters. Handles re-attach on their
+next call; the processes of handles that do not re-attach within :data:`RESTART_GRACE`
+seconds are taken for dead, so their leases return and their senders count as lost.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from klaw_ray.ray._core import ChannelCore, Entry, Lease, _Handle, _Writer
+from klaw_ray.ray._store import (
+    Changes,
+    ChannelStore,
+    Snapshot,
+    StoredCounters,
+    StoredEntry,
+    StoredHandle,
+    StoredMeta,
+    StoredWriter,
+)
+
+__all__ = ["RESTART_GRACE", "DurableChannel", "default_storage_dir", "describe_type"]
+
+RESTART_GRACE: Final = 10.0
+"""Seconds a restarted durable channel waits for the processes of its open handles."""
+
+
+def default_storage_dir() -> Path:
+    """``$XDG_DATA_HOME/klaw/channels``, or ``~/.local/share/klaw/channels``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "klaw" / "channels"
+
+
+def describe_type(value_type: Any) -> str:
+    """The text a database keeps of a channel's value type, compared on re-attach."""
+    if value_type is None:
+        return "any"
+    module = getattr(value_type, "__module__", "")
+    name = getattr(value_type, "__qualname__", None)
+    return f"{module}:{name}" if name else repr(value_type)
+
+
+class DurableChannel:
+    """The database of one durable channel, and the mirror of its core into it.
+
+    Not thread-safe: the actor's event loop is its only user. Every method that writes
+    runs one transaction and raises :class:`~klaw_ray.ray._store.StoreError` if it
+    fails, leaving the database as it was.
+
+    Args:
+        storage_dir: The directory of durable channels' databases; ``None`` for
+            :func:`default_storage_dir`.
+        namespace: The channel's Ray namespace.
+        name: The channel's name.
+    """
+
+    def __init__(self, storage_dir: str | None, namespace: str, name: str) -> None:
+        directory = default_storage_dir() if storage_dir is None else Path(storage_dir)
+        self.store = ChannelStore(ChannelStore.path_for(directory, namespace, name))
+
+    def open(self, meta: StoredMeta) -> tuple[int, Snapshot | None]:
+        """Create the channel's database, or read it back; return the incarnation.
+
+        Returns:
+            ``(incarnation, snapshot)``: ``snapshot`` is ``None`` for a new channel.
+
+        Raises:
+            ValueError: The database holds a channel of another kind (capacity, value
+                type, references, delivery): naming both.
+            StoreError: The file is not a klaw channel database, or cannot be used.
+        """
+        snapshot = self.store.load()
+        if snapshot is None:
+            return self.store.create(meta), None
+        stored = snapshot.meta
+        mine = (meta.capacity, meta.value_type, meta.by_reference, meta.delivery)
+        theirs = (stored.capacity, stored.value_type, stored.by_reference, stored.delivery)
+        if mine != theirs:
+            raise ValueError(
+                f"the durable channel {meta.name!r} at {self.store.path} holds a channel with "
+                f"capacity={stored.capacity}, value type {stored.value_type}, "
+                f"by_reference={stored.by_reference}, delivery={stored.delivery!r}; asked for "
+                f"capacity={meta.capacity}, value type {meta.value_type}, "
+                f"by_reference={meta.by_reference}, delivery={meta.delivery!r}"
+            )
+        return self.store.begin_incarnation(), snapshot
+
+    def rebuild(self, core: ChannelCore, snapshot: Snapshot) -> set[str]:
+        """Fill a new core from ``snapshot``; return the processes to hear from again."""
+        now_wall, now_mono = time.time(), time.monotonic()
+        counters = snapshot.counters
+        core.next_id = counters.next_id
+        core.total_sent = counters.total_sent
+        core.total_received = counters.total_received
+        core.total_acked = counters.total_acked
+        core.redelivered = counters.redelivered
+        core.lost = counters.lost
+        core.high_watermark = counters.high_watermark
+        for stored in snapshot.entries:
+            entry = Entry(stored.id, msgspec.Raw(stored.item), stored.deliveries, stored.pos)
+            if stored.leased_to:
+                deadline = now_mono + (stored.lease_deadline - now_wall)
+                core.leases[entry.id] = Lease(entry, stored.leased_to, deadline)
+            else:
+                core.queue.append(entry)
+        positions = [stored.pos for stored in snapshot.entries]
+        core.head_pos = min(positions, default=0)
+        core.tail_pos = max(positions, default=-1) + 1
+        processes: set[str] = set()
+        for handle in snapshot.handles:
+            if handle.state == "open":
+                core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
+                processes.add(handle.process)
+            else:
+                core.closed[handle.handle_id] = handle.state
+                if handle.state == "lost" and handle.kind == "sender":
+                    core.lost_senders.append(handle.handle_id)
+        orphaned: dict[str, list[int]] = {}
+        for lease in core.leases.values():
+            if lease.receiver not in core.handles:  # leased to a handle that is gone
+                orphaned.setdefault(lease.receiver, []).append(lease.entry.id)
+        for ids in orphaned.values():
+            core.requeue([core.leases.pop(delivery_id).entry for delivery_id in ids])
+        for stored_writer in snapshot.writers:
+            writer = _Writer(
+                stored_writer.writer,
+                stored_writer.handle_id,
+                stored_writer.last_seq,
+                stored_writer.credit,
+            )
+            core.writers[writer.name] = writer
+            core.credit_total += writer.credit
+        core.sender_seen = core.receiver_seen = True
+        processes.discard("")
+        return processes
+
+    def commit(self, core: ChannelCore) -> None:
+        """Write what ``core.journal`` recorded as one transaction, then clear it."""
+        journal = core.journal
+        if journal is None or not journal:
+            return
+        now_wall, now_mono = time.time(), time.monotonic()
+        entries = []
+        for entry in journal.entries.values():
+            lease = core.leases.get(entry.id)
+            entries.append(
+                StoredEntry(
+                    entry.id,
+                    entry.pos,
+                    bytes(entry.item),
+                    entry.deliveries,
+                    lease.receiver if lease else "",
+                    now_wall + (lease.deadline - now_mono) if lease else 0.0,
+                )
+            )
+        handles = [
+            StoredHandle(handle_id, handle.kind, "open", handle.process)
+            for handle_id in journal.handles
+            if (handle := core.handles.get(handle_id)) is not None
+        ]
+        handles.extend(
+            StoredHandle(handle_id, kind, state)
+            for handle_id, (kind, state) in journal.closed.items()
+        )
+        writers = [
+            StoredWriter(name, writer.handle_id, writer.last_seq, writer.credit)
+            for name in journal.writers
+            if (writer := core.writers.get(name)) is not None
+        ]
+        changes = Changes(
+            entries=entries,
+            deleted=sorted(journal.deleted),
+            handles=handles,
+            writers=writers,
+            dropped_writers=sorted(journal.dropped_writers),
+            counters=StoredCounters(
+                core.next_id,
+                core.total_sent,
+                core.total_received,
+                core.total_acked,
+                core.redelivered,
+                core.lost,
+                core.high_watermark,
+            ),
+        )
+        self.store.commit(changes)
+        core.journal = type(journal)()
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        self.store.close()
