@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 from klaw_ray._arguments import UNBOUNDED, check_batch_args
+from klaw_ray._cancellation import defer_cancellation
 from klaw_ray._handles import ClosingHandle, IterableReceiver
 from klaw_ray.stats import ChannelStats
 from klaw_types import Err, Ok, Result
@@ -135,18 +136,6 @@ class _LocalState(Generic[T]):
         )
 
 
-def _defer_cancellation() -> None:
-    """Re-arm a cancellation that reached an operation after it took effect.
-
-    The operation returns normally; the task is cancelled again, so that its next
-    ``await`` raises ``CancelledError`` and ``asyncio.timeout`` keeps working.
-    """
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
-        task.cancel()
-
-
 class LocalSender(ClosingHandle, Generic[T]):
     """The sending end of an in-process channel. Implements :class:`~klaw_ray.Sender`."""
 
@@ -195,7 +184,7 @@ class LocalSender(ClosingHandle, Generic[T]):
             state.high_watermark = max(state.high_watermark, len(buffer))
             return
         if await self._wait_for_room(value) is not None:
-            _defer_cancellation()
+            defer_cancellation()
 
     async def _wait_for_room(self, value: T) -> asyncio.CancelledError | None:
         """Wait until ``value`` is accepted.
