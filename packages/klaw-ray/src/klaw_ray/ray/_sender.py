@@ -37,6 +37,7 @@ from typing import Any, Generic, Self, TypeVar
 import msgspec
 import ray
 
+from klaw_ray._cancellation import defer_cancellation
 from klaw_ray.ray._handle import RayHandle, closed_error
 from klaw_ray.ray._liveness import process_id
 from klaw_ray.ray._messages import (
@@ -343,7 +344,7 @@ class RaySender(RayHandle, Generic[T]):
                     self._actor.withdraw.remote(state.writer, state.reserve_request - 1)
                 if waiting[-1].future.cancelled():
                     raise
-                _defer_cancellation()  # every value was accepted: the send happened
+                defer_cancellation()  # every value was accepted: the send happened
             return
         self._ship(state)
         state.since_yield += len(items)
@@ -409,7 +410,7 @@ class RaySender(RayHandle, Generic[T]):
             await asyncio.shield(self._drained(state))
             if state.failure is not None:
                 raise
-            _defer_cancellation()
+            defer_cancellation()
 
     async def _drained(self, state: _SendState) -> None:
         """Wait until nothing is buffered or in flight (or a batch failed)."""
@@ -577,16 +578,3 @@ def _again(failure: BaseException, channel_id: str) -> BaseException:
         clone.undelivered = ()  # type: ignore[attr-defined]
         return clone
     return failure
-
-
-def _defer_cancellation() -> None:
-    """Re-arm a cancellation that arrived after the operation completed.
-
-    The operation returns normally (its effect happened); the task is cancelled again so
-    that its next ``await`` raises ``CancelledError``, keeping ``asyncio.timeout`` and
-    task cancellation working.
-    """
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
-        task.cancel()
