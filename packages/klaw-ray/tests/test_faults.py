@@ -519,13 +519,6 @@ async def test_closed_receiver_clones_leave_no_reader_record(
 # --- beyond the list: calls a restart or a death must not swallow ------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RaySender._close / RayReceiver._close call close_sender / close_receiver with a "
-    "bare actor .remote() and swallow RayError instead of retrying through RayHandle._call: a "
-    "close made while a durable channel's actor restarts is dropped and the handle stays open",
-    raises=AssertionError,
-)
 async def test_handles_closed_while_a_durable_channel_restarts_are_closed(
     ray_config: KlawConfig, tmp_path: Path
 ) -> None:
@@ -589,13 +582,6 @@ async def _drain(rx: RayReceiver[int]) -> list[int]:
     return [value async for value in rx]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RaySender.clone / RayReceiver.clone register the clone with a fire-and-forget "
-    "actor .remote() that is not retried: made while a durable channel's actor restarts, the "
-    "clone is never registered, so the stream ends early while it is still open",
-    raises=EndOfStreamError,
-)
 async def test_a_clone_made_while_a_durable_channel_restarts_keeps_the_stream_open(
     ray_config: KlawConfig, tmp_path: Path
 ) -> None:
@@ -626,13 +612,6 @@ async def test_a_clone_made_while_a_durable_channel_restarts_keeps_the_stream_op
         await delete_channel(name, config=config)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RayChannelActor.register takes no incarnation and never checks _stale: a clone "
-    "of a handle of the incarnation a non-durable channel lost registers as an open handle of "
-    "the new incarnation, and its close is ignored as stale, so the new stream never ends",
-    raises=AssertionError,
-)
 async def test_a_clone_of_a_handle_from_before_a_restart_does_not_hold_the_new_stream_open(
     ray_config: KlawConfig,
 ) -> None:
@@ -657,13 +636,6 @@ async def test_a_clone_of_a_handle_from_before_a_restart_does_not_hold_the_new_s
         await delete_channel(name, config=ray_config)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RayChannelActor._watch drops a dead process's hold Event from _holds without "
-    "setting it, so that process's hold() call waits in the actor forever: one of the "
-    "actor's _HOLD_LIMIT concurrency slots leaks per dead process",
-    raises=AssertionError,
-)
 async def test_a_dead_process_leaves_no_call_waiting_in_the_channel_actor(
     ray_config: KlawConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

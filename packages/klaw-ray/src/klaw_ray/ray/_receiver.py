@@ -20,6 +20,7 @@ nothing (what its fetch brings stays in the buffer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import deque
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
 
 import msgspec
-import ray
 
 from klaw_ray._arguments import check_batch_args
 from klaw_ray._handles import IterableReceiver
@@ -337,8 +337,10 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         """
         self._check_usable()
         handle_id = uuid.uuid4().hex
-        ready = self._actor.register.remote("receiver", handle_id, process_id())
-        return type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        ready = self._actor.register.remote("receiver", handle_id, process_id(), self._incarnation)
+        clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        self._clones.append(clone)
+        return clone
 
     async def close(self) -> None:
         """Close this handle (every pickled copy too); give back what was not handed out.
@@ -360,21 +362,18 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
 
     async def _close(self) -> None:
         state = self._state_
-        try:
-            await self._ensure_registered()
-            acked: list[int] = []
-            unread: list[int] = []
-            if state is not None:
-                if state.fetch is not None and not state.fetch.done():
-                    await self._actor.abandon.remote(self._handle_id, state.fetch_request)
-                    await asyncio.shield(state.fetch)
-                acked, state.handed = state.handed, []
-                unread = [delivery.id for delivery, _ in state.buffer]
-                state.buffer.clear()
-            request = CloseRequest(self._handle_id, process_id(), self._incarnation, acked, unread)
-            await self._actor.close_receiver.remote(encode_message(request))
-        except (ray.exceptions.RayError, ChannelBackendError):
-            pass
+        acked: list[int] = []
+        unread: list[int] = []
+        if state is not None:
+            if state.fetch is not None and not state.fetch.done():
+                with contextlib.suppress(ChannelBackendError):  # gone: the fetch fails too
+                    await self._call("abandon", self._handle_id, state.fetch_request)
+                await asyncio.shield(state.fetch)
+            acked, state.handed = state.handed, []
+            unread = [delivery.id for delivery, _ in state.buffer]
+            state.buffer.clear()
+        request = CloseRequest(self._handle_id, process_id(), self._incarnation, acked, unread)
+        await self._close_call("close_receiver", encode_message(request))
 
 
 def _reraise(error: BaseException) -> BaseException:

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
 
 import msgspec
-import ray
 
 from klaw_ray._cancellation import defer_cancellation
 from klaw_ray.ray._handle import RayHandle, closed_error
@@ -390,6 +389,8 @@ class RaySender(RayHandle, Generic[T]):
         self._check_usable()
         state = self._state()
         self._check_failure(state)
+        if self._ready is not None:  # a clone: counted open before it sends anything
+            await self._ensure_registered()
         batch = list(values)
         items = [self._item(value) for value in batch]
         if not batch:
@@ -524,8 +525,10 @@ class RaySender(RayHandle, Generic[T]):
         """
         self._check_usable()
         handle_id = uuid.uuid4().hex
-        ready = self._actor.register.remote("sender", handle_id, process_id())
-        return type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        ready = self._actor.register.remote("sender", handle_id, process_id(), self._incarnation)
+        clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        self._clones.append(clone)
+        return clone
 
     async def close(self) -> None:
         """Flush, then close this handle (every pickled copy of it too). Idempotent.
@@ -561,12 +564,8 @@ class RaySender(RayHandle, Generic[T]):
                 state.reported = True
                 failure = state.failure
                 failure.undelivered = tuple(state.undelivered)  # type: ignore[attr-defined]
-        try:
-            await self._ensure_registered()
-            request = encode_message(CloseRequest(self._handle_id, process_id(), self._incarnation))
-            await self._actor.close_sender.remote(request)
-        except (ray.exceptions.RayError, ChannelBackendError):
-            pass
+        request = encode_message(CloseRequest(self._handle_id, process_id(), self._incarnation))
+        await self._close_call("close_sender", request)
         if failure is not None:
             raise failure
 
