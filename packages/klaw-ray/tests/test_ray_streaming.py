@@ -34,7 +34,7 @@ async def test_a_value_receivers_could_not_decode_is_refused_at_the_call(
 ) -> None:
     tx, rx = await channel(8, backend="ray", config=ray_config)
     with pytest.raises(TypeError, match=r"rejected|not encodable"):
-        await tx.send_batch([1, _deep(950), 2])
+        await tx.send_batch([1, _deep(995), 2])
     await tx.send(3)
     await tx.close()
     assert [value async for value in rx] == [3]  # nothing of the refused batch

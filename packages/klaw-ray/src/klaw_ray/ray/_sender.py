@@ -70,7 +70,8 @@ _MAX_BATCH = 1000
 """Most values in one put."""
 _IN_A_BATCH = b"\x91\x91"
 """Two one-element MessagePack arrays: a value's place in a received batch (the envelope,
-then its list of values), so that checking it there checks its real nesting depth."""
+then its list of values), so that checking it there checks its real nesting depth. (The
+actor checks each batch again, in a Ray worker like the receivers.)"""
 _YIELD_EVERY = 256
 """Sends that complete without waiting yield to the event loop this often, so that the
 answers of puts in flight are processed while a producer loop runs."""
