@@ -97,7 +97,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     or per process.
     """
 
-    __slots__ = ("_batch_type", "_last", "_state_")
+    __slots__ = ("_batch_type", "_last", "_low_water", "_prefetch", "_state_")
 
     def __init__(
         self,
@@ -111,10 +111,8 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         self._state_: _ReceiveState | None = None
         self._batch_type: Any = list[self._value_type]  # type: ignore[name-defined]
         self._last: tuple[Delivery, ...] = ()
-
-    @property
-    def _prefetch(self) -> int:
-        return max(1, int(self._options.get("prefetch", 256)))
+        self._prefetch = max(1, int(self._options.get("prefetch", 256)))
+        self._low_water = self._prefetch // 2  # fetch the next batch from here on
 
     @property
     def last_deliveries(self) -> tuple[Delivery, ...]:
@@ -207,7 +205,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
 
     def _prefetch_if_low(self, state: _ReceiveState) -> None:
         if (
-            len(state.buffer) <= self._prefetch // 2
+            len(state.buffer) <= self._low_water
             and state.end is None
             and (state.fetch is None or state.fetch.done())
         ):
@@ -233,13 +231,26 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             ChannelBackendError: The actor died or cannot be reached.
             ChannelRestartedError: The channel restarted and lost its values.
         """
+        state = self._state_
+        if (  # the common case, kept short: a value is here and all is well
+            state is not None
+            and state.buffer
+            and not self._closed
+            and self._broken is None
+            and state.loop is asyncio.get_running_loop()
+        ):
+            delivery, value = state.buffer.popleft()
+            state.handed.append(delivery.id)
+            self._last = (delivery,)
+            self._prefetch_if_low(state)
+            return value  # type: ignore[no-any-return]
         self._check_usable()
         state = self._state()
         while True:
             if state.buffer:
-                value: T = self._hand_out(state, 1)[0]
+                value = self._hand_out(state, 1)[0]
                 self._prefetch_if_low(state)
-                return value
+                return value  # type: ignore[no-any-return]
             if state.end is not None:
                 raise _reraise(state.end)
             await asyncio.shield(self._start_fetch(state, self._prefetch, None))

@@ -370,6 +370,28 @@ class RaySender(RayHandle, Generic[T]):
             ChannelRestartedError: The channel restarted and lost its values.
             TypeError: The value cannot be encoded, or does not match the channel's type.
         """
+        state = self._state_
+        if (  # the common case, kept short: credit in hand, nothing waiting, all well
+            state is not None
+            and state.credit > 0
+            and not state.pending
+            and state.failure is None
+            and self._broken is None
+            and self._ready is None
+            and not self._closed
+            and state.loop is asyncio.get_running_loop()
+            and self.coalescing
+        ):
+            item = self._item(value)
+            state.credit -= 1
+            state.buffer.append((value, item))
+            if len(state.in_flight) < _MAX_IN_FLIGHT:
+                self._ship(state)
+            state.since_yield += 1
+            if state.since_yield >= _YIELD_EVERY:
+                state.since_yield = 0
+                await asyncio.sleep(0)
+            return
         await self.send_batch((value,))
 
     async def send_batch(self, values: Iterable[T]) -> None:
