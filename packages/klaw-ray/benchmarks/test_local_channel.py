@@ -8,6 +8,10 @@ one ``recv_batch(256)``) and appends what it gets to a list, checked after the r
 Target (issue 5): klaw's throughput at least 0.7x ``asyncio.Queue``'s and far above
 anyio's. The ``ratio`` test measures the contenders alternately, best of several rounds
 each, and prints throughput ratios; timings are reported, never asserted.
+
+With a buffer of 1024 a task rarely waits; ``test_ratio_when_every_operation_waits``
+uses a buffer of 1, where every send and receive waits and the value is handed over from
+one task to the other, to measure the waiting path against ``asyncio.Queue(1)``.
 """
 
 from __future__ import annotations
@@ -182,3 +186,62 @@ def test_ratio(report: Callable[[str], None]) -> None:
             f"ratio: {name} vs asyncio.Queue = {base / best[name]:.2f}x (target >= 0.70x); "
             f"vs anyio = {anyio_time / best[name]:.2f}x"
         )
+
+
+N_HANDED = 50_000
+
+
+async def klaw_handed_over() -> list[int]:
+    tx, rx = await channel(1, value_type=int, config=KlawConfig())
+    received: list[int] = []
+
+    async def produce() -> None:
+        send = tx.send
+        for i in range(N_HANDED):
+            await send(i)
+
+    async def consume() -> None:
+        recv, append = rx.recv, received.append
+        for _ in range(N_HANDED):
+            append(await recv())
+
+    await asyncio.gather(produce(), consume())
+    return received
+
+
+async def asyncio_queue_of_one() -> list[int]:
+    queue: asyncio.Queue[int] = asyncio.Queue(1)
+    received: list[int] = []
+
+    async def produce() -> None:
+        put = queue.put
+        for i in range(N_HANDED):
+            await put(i)
+
+    async def consume() -> None:
+        get, append = queue.get, received.append
+        for _ in range(N_HANDED):
+            append(await get())
+
+    await asyncio.gather(produce(), consume())
+    return received
+
+
+def test_ratio_when_every_operation_waits(report: Callable[[str], None]) -> None:
+    """Capacity 1: each value is handed over by a woken task; best of 4, alternating."""
+    contenders: dict[str, Run] = {
+        "klaw send/recv": klaw_handed_over,
+        "asyncio.Queue(1) put/get": asyncio_queue_of_one,
+    }
+    best = dict.fromkeys(contenders, float("inf"))
+    for _ in range(4):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            received = _run(run)
+            best[name] = min(best[name], time.perf_counter() - start)
+            assert received == list(range(N_HANDED))
+    ratio = best["asyncio.Queue(1) put/get"] / best["klaw send/recv"]
+    report(
+        f"\nlocal, {N_HANDED:,} ints, capacity 1 (every operation waits), best of 4:\n"
+        f"ratio: klaw send/recv vs asyncio.Queue(1) = {ratio:.2f}x"
+    )

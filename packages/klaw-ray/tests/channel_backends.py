@@ -43,3 +43,21 @@ async def wait_for_waiting(
         handle,
         lambda s: s.waiting_senders == senders and s.waiting_receivers == receivers,
     )
+
+
+async def receive_exactly(
+    receiver: Receiver[Any], count: int, *, timeout: float = 20.0
+) -> list[Any]:
+    """Receive ``count`` values in as many ``recv_batch`` calls as it takes.
+
+    A coalescing sender's values may reach the channel in several batches, so one
+    ``recv_batch`` may return only some of them. Fails the test after ``timeout`` s.
+    """
+    received: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(received) < count:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"received {len(received)} of {count} values: {received!r}")
+        received.extend(await receiver.recv_batch(count - len(received), timeout=remaining))
+    return received

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from channel_backends import receive_exactly
 from klaw_config import KlawConfig, RayConfig
 from klaw_ray import LocalReceiver, LocalSender, RayReceiver, RaySender, channel, local_channel
 from klaw_types import Err, Ok
@@ -78,6 +79,6 @@ def test_any_encodable_values_cross_a_ray_channel_unchanged(
 
     async def run() -> list[Any]:
         await tx.send_batch(values)
-        return await rx.recv_batch(len(values), timeout=10)
+        return await receive_exactly(rx, len(values))
 
     assert asyncio.run(run()) == values

@@ -13,7 +13,7 @@ import pytest
 import ray
 from ray.exceptions import RayError
 
-from channel_backends import wait_for_waiting
+from channel_backends import receive_exactly, wait_for_waiting
 from klaw_config import KlawConfig
 from klaw_ray import (
     RayReceiver,
@@ -42,7 +42,7 @@ async def test_typed_values_round_trip(ray_config: KlawConfig) -> None:
     await tx.send(orders[0])
     await tx.send_batch(orders[1:])
     assert await rx.recv() == orders[0]
-    assert await rx.recv_batch(100) == orders[1:]
+    assert await receive_exactly(rx, len(orders) - 1) == orders[1:]
 
 
 async def test_wrong_typed_value_is_rejected_naming_the_field(ray_config: KlawConfig) -> None:

@@ -336,6 +336,11 @@ async def _ray(quick: bool) -> list[Comparison]:
         while received < total:
             received += len(queue.get_nowait_batch(min(batch, total - received)))
         queue_batched = time.perf_counter() - started
+
+        streamed = 2_000 if quick else 20_000
+        queue_streamed = 200 if quick else 1_000
+        klaw_stream = await _klaw_stream(tx, rx, orders[0], streamed)
+        queue_stream = await _queue_stream(queue, orders[0], queue_streamed)
     finally:
         await tx.close()
         await rx.close()
@@ -355,7 +360,48 @@ async def _ray(quick: bool) -> list[Comparison]:
             "ray.util.queue batch API",
             queue_batched,
         ),
+        Comparison(
+            "ray channel",
+            f"{streamed:,} Orders, per-value send / async for (queue timed on "
+            f"{queue_streamed:,}, scaled)",
+            klaw_stream,
+            "ray.util.queue put/get per value",
+            queue_stream * streamed / queue_streamed,
+        ),
     ]
+
+
+async def _klaw_stream(tx: Any, rx: Any, order: Order, count: int) -> float:
+    """Seconds for a producer loop of ``send`` and a consumer loop of ``recv``, together."""
+
+    async def produce() -> None:
+        for _ in range(count):
+            await tx.send(order)
+        await tx.flush()
+
+    async def consume() -> None:
+        for _ in range(count):
+            await rx.recv()
+
+    started = time.perf_counter()
+    await asyncio.gather(produce(), consume())
+    return time.perf_counter() - started
+
+
+async def _queue_stream(queue: Any, order: Order, count: int) -> float:
+    """The same with ``ray.util.queue``'s ``put_async`` / ``get_async``."""
+
+    async def produce() -> None:
+        for _ in range(count):
+            await queue.put_async(order)
+
+    async def consume() -> None:
+        for _ in range(count):
+            await queue.get_async()
+
+    started = time.perf_counter()
+    await asyncio.gather(produce(), consume())
+    return time.perf_counter() - started
 
 
 def run_bench(*, quick: bool = False, ray: bool = True) -> BenchReport:

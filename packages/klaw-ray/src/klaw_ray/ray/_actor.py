@@ -250,9 +250,19 @@ class RayChannelActor(Generic[T]):
         return self._metadata
 
     async def register(
-        self, kind: Literal["sender", "receiver"], handle_id: str, process: str
+        self,
+        kind: Literal["sender", "receiver"],
+        handle_id: str,
+        process: str,
+        incarnation: int = 0,
     ) -> None:
-        """Count a new handle (a clone, or one of :func:`get_channel`) as open."""
+        """Count a new handle (a clone, or one of :func:`get_channel`) as open.
+
+        A clone of a handle from an incarnation that lost its values is not counted:
+        its first call is answered ``"restarted"`` like its original's.
+        """
+        if incarnation and self._stale(incarnation):
+            return
         self._core.register(kind, handle_id, process)
         self._commit()
 
@@ -276,7 +286,9 @@ class RayChannelActor(Generic[T]):
             self._commit()
         finally:
             self._watched.discard(process)
-            self._holds.pop(process, None)
+            hold_event = self._holds.pop(process, None)
+            if hold_event is not None:
+                hold_event.set()  # end the dead process's hold call: it frees its slot
 
     def process_died(self, process: str) -> list[str]:
         """Treat every handle ``process`` held as dead; return their ids (for tests)."""

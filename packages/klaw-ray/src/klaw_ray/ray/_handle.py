@@ -24,7 +24,7 @@ from typing import Any
 from ray.exceptions import ActorDiedError, RayActorError, RayError
 
 from klaw_ray._handles import ClosingHandle
-from klaw_ray.ray._liveness import attach_process
+from klaw_ray.ray._liveness import attach_process, process_id
 from klaw_ray.ray._messages import ChannelMetadata
 from klaw_ray.ray._naming import actor_name
 from klaw_ray.ray._runtime import backend_error
@@ -75,6 +75,7 @@ class RayHandle(ClosingHandle):
     __slots__ = (
         "_actor",
         "_broken",
+        "_clones",
         "_closed",
         "_handle_id",
         "_incarnation",
@@ -100,6 +101,7 @@ class RayHandle(ClosingHandle):
         self._closed = False
         self._broken: BaseException | None = None
         self._incarnation = metadata.incarnation
+        self._clones: list[RayHandle] = []  # this process's clones, registered before a close
         self._value_type: Any = Any if metadata.value_type is None else metadata.value_type
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -198,13 +200,36 @@ class RayHandle(ClosingHandle):
     _is_sender = False
 
     async def _ensure_registered(self) -> None:
-        """Wait for this handle's registration call, if it made one (before closing)."""
+        """Wait for this handle's registration call, if it made one.
+
+        Called before a clone's first send and before any close, so that the channel
+        counts the handle open before anything could end the stream without it. A
+        registration lost to an actor restart is made again (retried like any call).
+        """
         if self._ready is not None:
             ready, self._ready = self._ready, None
             try:
                 await ready
+            except RayActorError:
+                kind = "sender" if self._is_sender else "receiver"
+                await self._call("register", kind, self._handle_id, process_id(), self._incarnation)
             except RayError as exc:
                 raise self._backend_error(exc) from exc
+
+    async def _close_call(self, method: str, request: bytes) -> None:
+        """Make a closing call, retried while the actor restarts; quiet if it is gone.
+
+        Raises:
+            ChannelRestartedError: Never: a handle of a lost incarnation closes quietly.
+        """
+        try:
+            await self._ensure_registered()
+            for clone in self._clones:  # counted open before this close could end the stream
+                await clone._ensure_registered()
+            self._clones.clear()
+            await self._call(method, request)
+        except ChannelBackendError:
+            pass  # the channel is gone (or unreachable for the handle's timeout): closed
 
     async def stats(self) -> ChannelStats:
         """Return a snapshot of the channel's statistics (one actor call; works closed).

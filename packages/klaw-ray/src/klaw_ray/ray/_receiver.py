@@ -20,6 +20,7 @@ nothing (what its fetch brings stays in the buffer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import deque
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
 
 import msgspec
-import ray
 
 from klaw_ray._arguments import check_batch_args
 from klaw_ray._handles import IterableReceiver
@@ -97,7 +97,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     or per process.
     """
 
-    __slots__ = ("_batch_type", "_last", "_state_")
+    __slots__ = ("_batch_type", "_last", "_low_water", "_prefetch", "_state_")
 
     def __init__(
         self,
@@ -111,10 +111,8 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         self._state_: _ReceiveState | None = None
         self._batch_type: Any = list[self._value_type]  # type: ignore[name-defined]
         self._last: tuple[Delivery, ...] = ()
-
-    @property
-    def _prefetch(self) -> int:
-        return max(1, int(self._options.get("prefetch", 256)))
+        self._prefetch = max(1, int(self._options.get("prefetch", 256)))
+        self._low_water = self._prefetch // 2  # fetch the next batch from here on
 
     @property
     def last_deliveries(self) -> tuple[Delivery, ...]:
@@ -207,7 +205,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
 
     def _prefetch_if_low(self, state: _ReceiveState) -> None:
         if (
-            len(state.buffer) <= self._prefetch // 2
+            len(state.buffer) <= self._low_water
             and state.end is None
             and (state.fetch is None or state.fetch.done())
         ):
@@ -233,13 +231,26 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             ChannelBackendError: The actor died or cannot be reached.
             ChannelRestartedError: The channel restarted and lost its values.
         """
+        state = self._state_
+        if (  # the common case, kept short: a value is here and all is well
+            state is not None
+            and state.buffer
+            and not self._closed
+            and self._broken is None
+            and state.loop is asyncio.get_running_loop()
+        ):
+            delivery, value = state.buffer.popleft()
+            state.handed.append(delivery.id)
+            self._last = (delivery,)
+            self._prefetch_if_low(state)
+            return value  # type: ignore[no-any-return]
         self._check_usable()
         state = self._state()
         while True:
             if state.buffer:
-                value: T = self._hand_out(state, 1)[0]
+                value = self._hand_out(state, 1)[0]
                 self._prefetch_if_low(state)
-                return value
+                return value  # type: ignore[no-any-return]
             if state.end is not None:
                 raise _reraise(state.end)
             await asyncio.shield(self._start_fetch(state, self._prefetch, None))
@@ -337,8 +348,10 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         """
         self._check_usable()
         handle_id = uuid.uuid4().hex
-        ready = self._actor.register.remote("receiver", handle_id, process_id())
-        return type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        ready = self._actor.register.remote("receiver", handle_id, process_id(), self._incarnation)
+        clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        self._clones.append(clone)
+        return clone
 
     async def close(self) -> None:
         """Close this handle (every pickled copy too); give back what was not handed out.
@@ -360,21 +373,18 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
 
     async def _close(self) -> None:
         state = self._state_
-        try:
-            await self._ensure_registered()
-            acked: list[int] = []
-            unread: list[int] = []
-            if state is not None:
-                if state.fetch is not None and not state.fetch.done():
-                    await self._actor.abandon.remote(self._handle_id, state.fetch_request)
-                    await asyncio.shield(state.fetch)
-                acked, state.handed = state.handed, []
-                unread = [delivery.id for delivery, _ in state.buffer]
-                state.buffer.clear()
-            request = CloseRequest(self._handle_id, process_id(), self._incarnation, acked, unread)
-            await self._actor.close_receiver.remote(encode_message(request))
-        except (ray.exceptions.RayError, ChannelBackendError):
-            pass
+        acked: list[int] = []
+        unread: list[int] = []
+        if state is not None:
+            if state.fetch is not None and not state.fetch.done():
+                with contextlib.suppress(ChannelBackendError):  # gone: the fetch fails too
+                    await self._call("abandon", self._handle_id, state.fetch_request)
+                await asyncio.shield(state.fetch)
+            acked, state.handed = state.handed, []
+            unread = [delivery.id for delivery, _ in state.buffer]
+            state.buffer.clear()
+        request = CloseRequest(self._handle_id, process_id(), self._incarnation, acked, unread)
+        await self._close_call("close_receiver", encode_message(request))
 
 
 def _reraise(error: BaseException) -> BaseException:

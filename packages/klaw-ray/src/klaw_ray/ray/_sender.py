@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
 
 import msgspec
-import ray
 
+from klaw_ray._cancellation import defer_cancellation
 from klaw_ray.ray._handle import RayHandle, closed_error
 from klaw_ray.ray._liveness import process_id
 from klaw_ray.ray._messages import (
@@ -68,6 +68,10 @@ _MAX_IN_FLIGHT = 2
 """Puts one writer keeps in flight at once."""
 _MAX_BATCH = 1000
 """Most values in one put."""
+_IN_A_BATCH = b"\x91\x91"
+"""Two one-element MessagePack arrays: a value's place in a received batch (the envelope,
+then its list of values), so that checking it there checks its real nesting depth. (The
+actor checks each batch again, in a Ray worker like the receivers.)"""
 _YIELD_EVERY = 256
 """Sends that complete without waiting yield to the event loop this often, so that the
 answers of puts in flight are processed while a producer loop runs."""
@@ -109,7 +113,7 @@ class RaySender(RayHandle, Generic[T]):
     ``clone()`` per thread or per process.
     """
 
-    __slots__ = ("_encoder_type", "_state_")
+    __slots__ = ("_nested_type", "_state_")
 
     _is_sender = True
 
@@ -123,7 +127,7 @@ class RaySender(RayHandle, Generic[T]):
     ) -> None:
         super().__init__(actor, metadata, handle_id, ready, options)
         self._state_: _SendState | None = None
-        self._encoder_type: Any = None
+        self._nested_type: Any = list[list[self._value_type]]  # type: ignore[name-defined]
 
     @property
     def coalescing(self) -> bool:
@@ -160,8 +164,9 @@ class RaySender(RayHandle, Generic[T]):
             reason = f"cannot send to {self._label}: a value is not encodable: {exc}"
             raise TypeError(reason) from exc
         try:
-            # The receivers' own check: what they could not decode is never accepted.
-            pool.decode_payload(encoded, self._value_type)
+            # The receivers' own check, at the depth they decode it (inside an envelope's
+            # list of values): what they could not decode is never accepted.
+            pool.decode_payload(_IN_A_BATCH + encoded, self._nested_type)
         except (ValueError, RecursionError) as exc:  # msgspec's errors are ValueErrors
             raise TypeError(f"{self._label} rejected the value: {exc}") from exc
         return msgspec.Raw(encoded)
@@ -339,7 +344,7 @@ class RaySender(RayHandle, Generic[T]):
                     self._actor.withdraw.remote(state.writer, state.reserve_request - 1)
                 if waiting[-1].future.cancelled():
                     raise
-                _defer_cancellation()  # every value was accepted: the send happened
+                defer_cancellation()  # every value was accepted: the send happened
             return
         self._ship(state)
         state.since_yield += len(items)
@@ -365,6 +370,28 @@ class RaySender(RayHandle, Generic[T]):
             ChannelRestartedError: The channel restarted and lost its values.
             TypeError: The value cannot be encoded, or does not match the channel's type.
         """
+        state = self._state_
+        if (  # the common case, kept short: credit in hand, nothing waiting, all well
+            state is not None
+            and state.credit > 0
+            and not state.pending
+            and state.failure is None
+            and self._broken is None
+            and self._ready is None
+            and not self._closed
+            and state.loop is asyncio.get_running_loop()
+            and self.coalescing
+        ):
+            item = self._item(value)
+            state.credit -= 1
+            state.buffer.append((value, item))
+            if len(state.in_flight) < _MAX_IN_FLIGHT:
+                self._ship(state)
+            state.since_yield += 1
+            if state.since_yield >= _YIELD_EVERY:
+                state.since_yield = 0
+                await asyncio.sleep(0)
+            return
         await self.send_batch((value,))
 
     async def send_batch(self, values: Iterable[T]) -> None:
@@ -385,6 +412,8 @@ class RaySender(RayHandle, Generic[T]):
         self._check_usable()
         state = self._state()
         self._check_failure(state)
+        if self._ready is not None:  # a clone: counted open before it sends anything
+            await self._ensure_registered()
         batch = list(values)
         items = [self._item(value) for value in batch]
         if not batch:
@@ -405,7 +434,7 @@ class RaySender(RayHandle, Generic[T]):
             await asyncio.shield(self._drained(state))
             if state.failure is not None:
                 raise
-            _defer_cancellation()
+            defer_cancellation()
 
     async def _drained(self, state: _SendState) -> None:
         """Wait until nothing is buffered or in flight (or a batch failed)."""
@@ -519,8 +548,10 @@ class RaySender(RayHandle, Generic[T]):
         """
         self._check_usable()
         handle_id = uuid.uuid4().hex
-        ready = self._actor.register.remote("sender", handle_id, process_id())
-        return type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        ready = self._actor.register.remote("sender", handle_id, process_id(), self._incarnation)
+        clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        self._clones.append(clone)
+        return clone
 
     async def close(self) -> None:
         """Flush, then close this handle (every pickled copy of it too). Idempotent.
@@ -556,12 +587,8 @@ class RaySender(RayHandle, Generic[T]):
                 state.reported = True
                 failure = state.failure
                 failure.undelivered = tuple(state.undelivered)  # type: ignore[attr-defined]
-        try:
-            await self._ensure_registered()
-            request = encode_message(CloseRequest(self._handle_id, process_id(), self._incarnation))
-            await self._actor.close_sender.remote(request)
-        except (ray.exceptions.RayError, ChannelBackendError):
-            pass
+        request = encode_message(CloseRequest(self._handle_id, process_id(), self._incarnation))
+        await self._close_call("close_sender", request)
         if failure is not None:
             raise failure
 
@@ -573,16 +600,3 @@ def _again(failure: BaseException, channel_id: str) -> BaseException:
         clone.undelivered = ()  # type: ignore[attr-defined]
         return clone
     return failure
-
-
-def _defer_cancellation() -> None:
-    """Re-arm a cancellation that arrived after the operation completed.
-
-    The operation returns normally (its effect happened); the task is cancelled again so
-    that its next ``await`` raises ``CancelledError``, keeping ``asyncio.timeout`` and
-    task cancellation working.
-    """
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
-        task.cancel()
