@@ -17,7 +17,7 @@ from channel_backends import wait_for_stats, wait_for_waiting
 from klaw_config import KlawConfig
 from klaw_ray import RaySender, channel
 from klaw_types import Err, Ok
-from klaw_wire import ChannelBackendError, ChannelFull, EndOfStreamError, PeerClosedError
+from klaw_wire import ChannelFull, EndOfStreamError, PeerClosedError
 
 pytestmark = pytest.mark.anyio
 
@@ -145,15 +145,15 @@ async def test_senders_blocked_on_a_full_channel_leave_gets_and_stats_free(
     senders: list[RaySender[int]] = [tx.clone() for _ in range(limit + 6)]
     blocked = [asyncio.create_task(sender.send(i)) for i, sender in enumerate(senders, 1)]
     stats = await wait_for_stats(tx, lambda s: s.waiting_senders == limit)
+    assert stats.waiting_senders <= limit
     assert stats.size == 1  # and stats() got through while the senders wait
     received = {await asyncio.wait_for(idle.recv(), 30) for _ in range(20)}
     assert len(received) == 20  # so do gets
-    for task in blocked:
-        task.cancel()
-    results = await asyncio.gather(*blocked, return_exceptions=True)
-    refused = [r for r in results if isinstance(r, ChannelBackendError)]
-    assert refused, "the waiting calls beyond the limit are refused, not queued"
-    assert all("calls already wait" in str(error) for error in refused)
+    # Beyond the limit the actor refuses to keep a call waiting; those senders ask again
+    # a little later, so every value still arrives, and the waiting stays bounded.
+    received |= {await asyncio.wait_for(idle.recv(), 30) for _ in range(len(senders) - 19)}
+    await asyncio.wait_for(asyncio.gather(*blocked), 60)
+    assert received == set(range(len(senders) + 1))
     for sender in senders:
         await sender.close()
     await tx.close()

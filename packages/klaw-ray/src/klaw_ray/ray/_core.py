@@ -339,10 +339,11 @@ class ChannelCore:
         return dead
 
     def close_all(self) -> None:
-        """Close every handle (the channel is being deleted)."""
-        for handle_id in list(self.handles):
-            self.close_handle(handle_id)
-        self.sender_seen = self.receiver_seen = True
+        """Close every sender (the channel is being deleted): receivers see the end."""
+        for handle_id, handle in list(self.handles.items()):
+            if handle.kind == "sender":
+                self.close_handle(handle_id)
+        self.sender_seen = True
         self._wake_getters()
         self._wake_reservers()
 
@@ -669,6 +670,8 @@ class ChannelCore:
 
     def expire_leases(self, now: float | None = None) -> int:
         """Return leases past their deadline to the head of the channel; how many."""
+        if not self.at_least_once:
+            return 0  # at most once: a leased value is never handed to anyone else
         now = time.monotonic() if now is None else now
         expired = [lease.entry for lease in self.leases.values() if lease.deadline <= now]
         for entry in expired:

@@ -68,9 +68,12 @@ async def open_actor(
     ensure_ray(config)
     _pickling.check_shippable(value_type)
     delivery = config.channels.delivery if delivery is None else delivery
-    durable = config.channels.durable if durable is None else durable
     if durable and name is None:
         raise ValueError("a durable channel needs a name (its database is found by name)")
+    if durable and by_reference:
+        raise ValueError("a reference channel cannot be durable: its values live in Ray's store")
+    if durable is None:  # channels.durable applies to named channels of values
+        durable = config.channels.durable and name is not None and not by_reference
     sender_id, receiver_id = uuid.uuid4().hex, uuid.uuid4().hex
     limit = config.ray.max_concurrency
     options: dict[str, Any] = {
@@ -161,9 +164,11 @@ async def ray_channel(
         ``(sender, receiver)``.
 
     Raises:
-        ChannelBackendError: Ray could not be started, or the actor not created.
+        ChannelBackendError: Ray could not be started, or the actor not created (for a
+            durable channel also: its database holds a channel with other settings).
         UnshippableTypeError: ``value_type`` cannot be sent to Ray workers.
-        ValueError: A channel of that name exists with other settings.
+        ValueError: A channel of that name exists with other settings, or ``durable``
+            was asked for an unnamed channel.
     """
     actor, metadata, sender_id, receiver_id = await open_actor(
         capacity,
@@ -238,7 +243,13 @@ async def reference_channel(
         capacity, name=name, namespace=namespace, unbounded=False, config=config
     )
     actor, metadata, sender_id, receiver_id = await open_actor(
-        capacity, None, name, namespace or config.ray.namespace, config, by_reference=True
+        capacity,
+        None,
+        name,
+        namespace or config.ray.namespace,
+        config,
+        by_reference=True,
+        durable=False,
     )
     options = handle_options(config)
     return (

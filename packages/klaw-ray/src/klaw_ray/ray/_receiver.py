@@ -56,6 +56,9 @@ __all__ = ["Delivery", "RayReceiver"]
 
 T = TypeVar("T")
 
+_BUSY_PAUSE = 0.1
+"""Seconds a receiver waits before asking again when the channel refused a waiting get."""
+
 
 class Delivery(msgspec.Struct, frozen=True, gc=False):
     """How a received value was delivered.
@@ -82,7 +85,9 @@ class _ReceiveState:
     loop: asyncio.AbstractEventLoop
     request: int = 0
     buffer: deque[tuple[Delivery, Any]] = field(default_factory=deque)
-    handed: list[int] = field(default_factory=list)
+    handed: list[int] = field(default_factory=list)  # acknowledged by the caller's next receive
+    current: list[int] = field(default_factory=list)  # handed by the latest receive: not yet
+    acks: set[asyncio.Task[None]] = field(default_factory=set)
     fetch: asyncio.Task[None] | None = None
     fetch_request: int = -1
     end: BaseException | None = None
@@ -147,7 +152,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         held = None
         if state.reconcile:  # the first get after a durable restart
             state.reconcile = False
-            held = [delivery.id for delivery, _ in state.buffer]
+            held = [*state.current, *(delivery.id for delivery, _ in state.buffer)]
         request = state.request
         state.request += 1
         state.fetch_request = request
@@ -186,6 +191,8 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
                 answer.status, self._metadata.name, answer.error, answer.lost_sender
             )
             state.end = state.end or error
+        elif answer.status == "busy":  # too many calls wait: try again shortly, not at once
+            await asyncio.sleep(_BUSY_PAUSE)
         elif answer.status == "invalid":
             state.end = state.end or ChannelBackendError(
                 channel_id=self._metadata.name, backend="ray", cause=answer.error
@@ -208,12 +215,43 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             len(state.buffer) <= self._low_water
             and state.end is None
             and (state.fetch is None or state.fetch.done())
-        ):
-            self._start_fetch(state, self._prefetch, None)
+        ):  # top the buffer up to at most ``prefetch`` values
+            self._start_fetch(state, self._prefetch - len(state.buffer), None)
+
+    def _processed(self, state: _ReceiveState) -> None:
+        """A new receive began: what the previous one handed out is acknowledged.
+
+        The acknowledgement travels with the next get; when a get is already waiting in
+        the actor, it is sent at once instead, so that the end of the stream (which waits
+        for every lease to end) is not held up by it.
+        """
+        if not state.current:
+            return
+        state.handed.extend(state.current)
+        state.current = []
+        if state.fetch is not None and not state.fetch.done():
+            acked, state.handed = state.handed, []
+            request = encode_message(
+                AckRequest(self._handle_id, process_id(), self._incarnation, acked)
+            )
+            task = state.loop.create_task(self._quiet_ack(request))
+            state.acks.add(task)
+            task.add_done_callback(state.acks.discard)
+
+    async def _quiet_ack(self, request: bytes) -> None:
+        with contextlib.suppress(ChannelBackendError):  # a failure shows on the next get
+            await self._call("ack", request)
 
     def _hand_out(self, state: _ReceiveState, count: int) -> list[Any]:
+        """Hand values to the caller; the previous receive's values count as acknowledged.
+
+        The values handed now stay unacknowledged (leased) until the caller's next
+        receive, its ``ack()`` or its close, so a consumer that dies while processing
+        them has them redelivered.
+        """
         taken = [state.buffer.popleft() for _ in range(min(count, len(state.buffer)))]
-        state.handed.extend(delivery.id for delivery, _ in taken)
+        state.handed.extend(state.current)
+        state.current = [delivery.id for delivery, _ in taken]
         self._last = tuple(delivery for delivery, _ in taken)
         return [value for _, value in taken]
 
@@ -240,12 +278,14 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             and state.loop is asyncio.get_running_loop()
         ):
             delivery, value = state.buffer.popleft()
-            state.handed.append(delivery.id)
+            state.handed.extend(state.current)  # the previous value is processed now
+            state.current = [delivery.id]
             self._last = (delivery,)
             self._prefetch_if_low(state)
             return value  # type: ignore[no-any-return]
         self._check_usable()
         state = self._state()
+        self._processed(state)
         while True:
             if state.buffer:
                 value = self._hand_out(state, 1)[0]
@@ -274,6 +314,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         except ChannelClosedError as exc:
             return Err(exc.to_struct())
         state = self._state()
+        self._processed(state)
         if not state.buffer and state.end is None and (state.fetch is None or state.fetch.done()):
             await self._fetch(state, self._prefetch, 0)
         if state.buffer:
@@ -303,6 +344,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         check_batch_args(max_items, timeout)
         self._check_usable()
         state = self._state()
+        self._processed(state)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if state.buffer:
@@ -329,9 +371,9 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         """
         self._check_usable()
         state = self._state()
-        if not state.handed:
+        if not state.handed and not state.current:
             return
-        acked, state.handed = state.handed, []
+        acked, state.handed, state.current = [*state.handed, *state.current], [], []
         answer = decode_send_answer(
             await self._call(
                 "ack",
@@ -380,7 +422,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
                 with contextlib.suppress(ChannelBackendError):  # gone: the fetch fails too
                     await self._call("abandon", self._handle_id, state.fetch_request)
                 await asyncio.shield(state.fetch)
-            acked, state.handed = state.handed, []
+            acked, state.handed, state.current = [*state.handed, *state.current], [], []
             unread = [delivery.id for delivery, _ in state.buffer]
             state.buffer.clear()
         request = CloseRequest(self._handle_id, process_id(), self._incarnation, acked, unread)

@@ -72,6 +72,8 @@ _IN_A_BATCH = b"\x91\x91"
 """Two one-element MessagePack arrays: a value's place in a received batch (the envelope,
 then its list of values), so that checking it there checks its real nesting depth. (The
 actor checks each batch again, in a Ray worker like the receivers.)"""
+_BUSY_PAUSE = 0.1
+"""Seconds a sender waits before asking again when the channel refused a waiting reserve."""
 _YIELD_EVERY = 256
 """Sends that complete without waiting yield to the event loop this often, so that the
 answers of puts in flight are processed while a producer loop runs."""
@@ -301,7 +303,9 @@ class RaySender(RayHandle, Generic[T]):
         try:
             answer = decode_send_answer(await self._call("reserve", encoded))
             self._check_answer(answer.incarnation, answer.status)
-            if answer.status not in ("ok", "withdrawn", "full"):
+            if answer.status == "busy":  # too many calls wait: ask again shortly
+                await asyncio.sleep(_BUSY_PAUSE)
+            elif answer.status not in ("ok", "withdrawn", "full"):
                 self._raise_for(answer)
         except ChannelClosedError as exc:
             if state.failure is None:
