@@ -88,6 +88,8 @@ class _ReceiveState:
     handed: list[int] = field(default_factory=list)  # acknowledged by the caller's next receive
     current: list[int] = field(default_factory=list)  # handed by the latest receive: not yet
     acks: set[asyncio.Task[None]] = field(default_factory=set)
+    acking: set[int] = field(default_factory=set)  # in an ack call not yet answered
+    recent: deque[int] = field(default_factory=lambda: deque(maxlen=4096))  # acked lately
     fetch: asyncio.Task[None] | None = None
     fetch_request: int = -1
     end: BaseException | None = None
@@ -149,10 +151,20 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
 
     def _get_request(self, state: _ReceiveState, max_items: int, wait: float | None) -> bytes:
         acked, state.handed = state.handed, []
+        state.recent.extend(acked)
         held = None
         if state.reconcile:  # the first get after a durable restart
             state.reconcile = False
-            held = [*state.current, *(delivery.id for delivery, _ in state.buffer)]
+            # Acknowledge again what was acknowledged lately (an acknowledgement may have
+            # been lost in the crash; the actor ignores ids it no longer leases), and name
+            # what this receiver still holds or is acknowledging: every other lease of it
+            # was lost in the crash and goes back to the channel.
+            acked = sorted({*acked, *state.recent})
+            held = [
+                *state.current,
+                *(delivery.id for delivery, _ in state.buffer),
+                *state.acking,
+            ]
         request = state.request
         state.request += 1
         state.fetch_request = request
@@ -231,16 +243,21 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         state.current = []
         if state.fetch is not None and not state.fetch.done():
             acked, state.handed = state.handed, []
+            state.recent.extend(acked)
+            state.acking.update(acked)
             request = encode_message(
                 AckRequest(self._handle_id, process_id(), self._incarnation, acked)
             )
-            task = state.loop.create_task(self._quiet_ack(request))
+            task = state.loop.create_task(self._quiet_ack(state, request, acked))
             state.acks.add(task)
             task.add_done_callback(state.acks.discard)
 
-    async def _quiet_ack(self, request: bytes) -> None:
-        with contextlib.suppress(ChannelBackendError):  # a failure shows on the next get
-            await self._call("ack", request)
+    async def _quiet_ack(self, state: _ReceiveState, request: bytes, acked: list[int]) -> None:
+        try:
+            with contextlib.suppress(ChannelBackendError):  # a failure shows on the next get
+                await self._call("ack", request)
+        finally:
+            state.acking.difference_update(acked)
 
     def _hand_out(self, state: _ReceiveState, count: int) -> list[Any]:
         """Hand values to the caller; the previous receive's values count as acknowledged.
