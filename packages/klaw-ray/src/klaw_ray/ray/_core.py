@@ -13,6 +13,8 @@ Invariants (each method restores them before it returns or awaits):
    is bounded by the capacity. Values leased to receivers are bounded apart, by what each
    receiver asks for at once (its prefetch, or its ``recv_batch`` size): counting them
    against the capacity would make a task that sends and then receives wait on itself.
+   Values a receiver gives back (or loses with its process) return to the queue even
+   when that takes it over the capacity; senders then get no credit until it drains.
 2. **Exactly one place per value.** An accepted value is in the queue or leased to one
    receiver, until it is acknowledged (then it is gone) or lost with its receiver in
    at-most-once mode (then ``lost`` counts it).
@@ -379,7 +381,9 @@ class ChannelCore:
         credit of all writers stays within half the capacity, so that idle senders
         cannot hold the room that others wait for.
         """
-        free = self.free()
+        # Never negative: values given back by a receiver may hold the queue above the
+        # capacity for a while (they are not refused), and then there is no room at all.
+        free = max(0, self.free())
         granted = min(max(need, 0), free)
         spare_room = self.capacity // 2 - sum(
             max(0, w.credit - w.need) for w in self.writers.values()
