@@ -309,6 +309,10 @@ class ChannelCore:
 
     def _close_receiver(self, handle_id: str, *, lost: bool) -> None:
         self.receiver_seen = True
+        # Its waiting gets end first, so that the values it gives back go to others.
+        for waiter in self._getters:
+            if waiter.receiver == handle_id and not waiter.future.done():
+                waiter.future.set_result(None)
         mine = [lease.entry for lease in self.leases.values() if lease.receiver == handle_id]
         for entry in mine:
             del self.leases[entry.id]
@@ -319,9 +323,6 @@ class ChannelCore:
                     self.journal.removed(entry.id)
         else:
             self._requeue(mine)
-        for waiter in self._getters:
-            if waiter.receiver == handle_id and not waiter.future.done():
-                waiter.future.set_result(None)
         self._serve_reservers()
         if self.receivers_done():
             self._wake_reservers()
