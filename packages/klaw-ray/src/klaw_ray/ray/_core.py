@@ -650,8 +650,16 @@ class ChannelCore:
             else:
                 future.cancel()
         if result:
+            # Only what is still leased to this receiver: had it closed meanwhile, its
+            # leases went back to the queue and are not to be answered a second time.
+            result = [entry for entry in result if self._leased_to(entry.id, handle_id)]
+        if result:
             return result, None
         return [], self._why_nothing(handle_id, process, abandoned=waiter.request < 0)
+
+    def _leased_to(self, delivery_id: int, handle_id: str) -> bool:
+        lease = self.leases.get(delivery_id)
+        return lease is not None and lease.receiver == handle_id
 
     def _why_nothing(self, handle_id: str, process: str, *, abandoned: bool) -> Problem:
         """Why a get that waited ends with no value."""
