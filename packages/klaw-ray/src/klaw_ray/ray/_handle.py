@@ -216,6 +216,25 @@ class RayHandle(ClosingHandle):
             except RayError as exc:
                 raise self._backend_error(exc) from exc
 
+    async def _close_once(self) -> None:
+        """Run this handle's ``_close`` once, to the end even if the caller is cancelled.
+
+        A cancelled caller waits for the close to finish, then sees its cancellation.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        closing = asyncio.ensure_future(self._close())
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            await asyncio.shield(closing)
+            raise
+
+    async def _close(self) -> None:
+        """Close this handle at the actor (provided by senders and receivers)."""
+        raise NotImplementedError
+
     async def _close_call(self, method: str, request: bytes) -> None:
         """Make a closing call, retried while the actor restarts; quiet if it is gone.
 

@@ -420,15 +420,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         is cancelled meanwhile. Idempotent; a channel whose actor is gone counts as
         closed.
         """
-        if self._closed:
-            return
-        self._closed = True
-        closing = asyncio.ensure_future(self._close())
-        try:
-            await asyncio.shield(closing)
-        except asyncio.CancelledError:
-            await asyncio.shield(closing)
-            raise
+        await self._close_once()
 
     async def _close(self) -> None:
         state = self._state_

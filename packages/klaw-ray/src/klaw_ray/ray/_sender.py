@@ -445,27 +445,25 @@ class RaySender(RayHandle, Generic[T]):
         while (state.buffer or state.in_flight) and state.failure is None:
             await state.idle.wait()
 
-    async def _probe(self, state: _SendState) -> None:
-        """Ask the actor whether sending is possible (for ``send_batch([])``)."""
-        answer = decode_send_answer(
-            await self._call(
-                "reserve",
-                encode_message(
-                    ReserveRequest(
-                        self._handle_id,
-                        state.writer,
-                        process_id(),
-                        self._incarnation,
-                        0,
-                        0,
-                        False,
-                        -1,
-                    )
-                ),
-            )
+    async def _reserve_at_once(self, state: _SendState, need: int) -> SendAnswer:
+        """Ask the actor for ``need`` credit without waiting (0: is sending possible?).
+
+        Raises:
+            PeerClosedError: Every receiver is closed.
+            HandleClosedError: This sender is closed.
+            ChannelBackendError: The actor died or cannot be reached.
+        """
+        request = ReserveRequest(
+            self._handle_id, state.writer, process_id(), self._incarnation, need, 0, False, -1
         )
+        answer = decode_send_answer(await self._call("reserve", encode_message(request)))
         self._check_answer(answer.incarnation, answer.status)
         self._raise_for(answer)
+        return answer
+
+    async def _probe(self, state: _SendState) -> None:
+        """Ask the actor whether sending is possible (for ``send_batch([])``)."""
+        await self._reserve_at_once(state, 0)
 
     async def try_send(self, value: T) -> Result[None, ChannelFull | ChannelClosed]:
         """Send ``value`` only if the channel has room now; never waits for room.
@@ -496,26 +494,7 @@ class RaySender(RayHandle, Generic[T]):
             if state.pending:
                 return Err(full)
             if state.credit <= 0:
-                answer = decode_send_answer(
-                    await self._call(
-                        "reserve",
-                        encode_message(
-                            ReserveRequest(
-                                self._handle_id,
-                                state.writer,
-                                process_id(),
-                                self._incarnation,
-                                1,
-                                0,
-                                False,
-                                -1,
-                            )
-                        ),
-                    )
-                )
-                self._check_answer(answer.incarnation, answer.status)
-                self._raise_for(answer)
-                state.credit += answer.granted
+                state.credit += (await self._reserve_at_once(state, 1)).granted
                 if state.credit <= 0 or state.pending:
                     return Err(full)
         except ChannelBackendError:
@@ -568,15 +547,7 @@ class RaySender(RayHandle, Generic[T]):
             PeerClosedError: A buffered batch could not be delivered.
             ChannelRestartedError: The channel restarted and lost buffered values.
         """
-        if self._closed:
-            return
-        self._closed = True
-        closing = asyncio.ensure_future(self._close())
-        try:
-            await asyncio.shield(closing)
-        except asyncio.CancelledError:
-            await asyncio.shield(closing)
-            raise
+        await self._close_once()
 
     async def _close(self) -> None:
         state = self._state_
