@@ -24,6 +24,19 @@ from typing import TYPE_CHECKING, Any
 from klaw_ray.factory import Backend, DeliveryMode, channel
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
+from klaw_ray.stages import (
+    DeadLetter,
+    DeliveryLimitError,
+    Stage,
+    StageCancelledError,
+    StageError,
+    StageFailedError,
+    StageState,
+    StageStats,
+    WorkerDiedError,
+    WorkerStats,
+    stage,
+)
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import (
     ChannelBackend,
@@ -81,7 +94,9 @@ __all__ = [
     "ChannelRestarted",
     "ChannelRestartedError",
     "ChannelStats",
+    "DeadLetter",
     "Delivery",
+    "DeliveryLimitError",
     "DeliveryMode",
     "EndOfStream",
     "EndOfStreamError",
@@ -103,7 +118,15 @@ __all__ = [
     "Sender",
     "SenderLost",
     "SenderLostError",
+    "Stage",
+    "StageCancelledError",
+    "StageError",
+    "StageFailedError",
+    "StageState",
+    "StageStats",
     "UnshippableTypeError",
+    "WorkerDiedError",
+    "WorkerStats",
     "channel",
     "delete_channel",
     "get_channel",
@@ -111,6 +134,7 @@ __all__ = [
     "local_channel",
     "ray_channel",
     "reference_channel",
+    "stage",
 ]
 
 # The Ray backend's names: importing klaw_ray.ray imports Ray, so they load on first use.

@@ -249,6 +249,8 @@ class CloseRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
         acked: Receivers: delivery ids handed to the caller, now acknowledged.
         unread: Receivers: delivery ids fetched but never handed out; they go back to
             the head of the channel, in order.
+        abort: Senders: when not empty, the sender is closed as lost, with this
+            explanation: receivers see ``sender_lost`` instead of the end of the stream.
     """
 
     handle_id: str
@@ -256,6 +258,7 @@ class CloseRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
     incarnation: int
     acked: list[int] = msgspec.field(default_factory=list)
     unread: list[int] = msgspec.field(default_factory=list)
+    abort: str = ""
 
 
 _ENCODER = msgspec.msgpack.Encoder()

@@ -36,6 +36,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import msgspec
 
+from klaw_ray._arguments import check_abort_reason
 from klaw_ray._cancellation import defer_cancellation
 from klaw_ray.ray._handle import RayHandle, closed_error
 from klaw_ray.ray._liveness import process_id
@@ -115,7 +116,7 @@ class RaySender(RayHandle, Generic[T]):
     ``clone()`` per thread or per process.
     """
 
-    __slots__ = ("_nested_type", "_state_")
+    __slots__ = ("_abort_reason", "_nested_type", "_state_")
 
     _is_sender = True
 
@@ -129,6 +130,7 @@ class RaySender(RayHandle, Generic[T]):
     ) -> None:
         super().__init__(actor, metadata, handle_id, ready, options)
         self._state_: _SendState | None = None
+        self._abort_reason = ""
         self._nested_type: Any = list[list[self._value_type]]  # type: ignore[name-defined]
 
     @property
@@ -529,12 +531,46 @@ class RaySender(RayHandle, Generic[T]):
         Raises:
             HandleClosedError: This handle is closed.
         """
+        return self._clone(supervised=False)
+
+    def _supervised_clone(self) -> Self:
+        """A clone that is closed normally, not as lost, when its process dies.
+
+        For a stage's workers: the stage keeps its own handle open while it replaces a
+        dead worker, so the worker's death must not end the stream with ``sender_lost``.
+        """
+        return self._clone(supervised=True)
+
+    def _clone(self, *, supervised: bool) -> Self:
         self._check_usable()
         handle_id = uuid.uuid4().hex
-        ready = self._actor.register.remote("sender", handle_id, process_id(), self._incarnation)
+        ready = self._actor.register.remote(
+            "sender", handle_id, process_id(), self._incarnation, supervised
+        )
         clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
         self._clones.append(clone)
         return clone
+
+    async def abort(self, reason: str) -> None:
+        """Close this handle so that receivers see a failed stream, not its end.
+
+        Values already in the channel stay and are delivered; values buffered in this
+        handle are shipped first, as by :meth:`close`. Once every other sender is
+        closed and the channel is drained, receivers get :class:`SenderLostError`
+        (whose ``detail`` is ``reason``) in place of :class:`EndOfStreamError`. Like
+        ``close``, it runs to the end even if the caller is cancelled, and closes
+        every pickled copy; on a closed handle it does nothing.
+
+        Args:
+            reason: Why the stream failed (receivers read it in the error's detail).
+
+        Raises:
+            TypeError: ``reason`` is not a non-empty string.
+            PeerClosedError: A buffered batch could not be delivered.
+        """
+        check_abort_reason(reason)
+        self._abort_reason = reason
+        await self._close_once()
 
     async def close(self) -> None:
         """Flush, then close this handle (every pickled copy of it too). Idempotent.
@@ -562,7 +598,9 @@ class RaySender(RayHandle, Generic[T]):
                 state.reported = True
                 failure = state.failure
                 failure.undelivered = tuple(state.undelivered)  # type: ignore[attr-defined]
-        request = encode_message(CloseRequest(self._handle_id, process_id(), self._incarnation))
+        request = encode_message(
+            CloseRequest(self._handle_id, process_id(), self._incarnation, abort=self._abort_reason)
+        )
         await self._close_call("close_sender", request)
         if failure is not None:
             raise failure
