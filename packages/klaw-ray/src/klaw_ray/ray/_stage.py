@@ -108,7 +108,8 @@ class _RayWorker:
                 raise cause from exc
             raise
         except RayActorError as exc:
-            raise WorkerDiedError(self._stage, str(exc)) from exc
+            started = not getattr(exc, "actor_init_failed", False)
+            raise WorkerDiedError(self._stage, str(exc), started=started) from exc
         return figures
 
     @property

@@ -168,9 +168,17 @@ class WorkerDiedError(StageError):
     """A stage worker's process died.
 
     The stage replaces the worker (within ``max_restarts``); :meth:`Stage.wait` raises
-    :class:`StageFailedError` caused by this error once too many died.
+    :class:`StageFailedError` caused by this error once too many died, or at once when
+    a worker could not even start (its function or a handle could not be unpickled
+    there, for example): a replacement would fail the same way.
+
+    Attributes:
+        detail: What Ray reported.
+        started: Whether the worker had started (``False``: it failed to start).
     """
 
-    def __init__(self, stage: str, detail: str) -> None:
+    def __init__(self, stage: str, detail: str, *, started: bool = True) -> None:
         self.detail = detail
-        super().__init__(stage, f"a worker of stage {stage!r} died: {detail}")
+        self.started = started
+        what = "died" if started else "could not start"
+        super().__init__(stage, f"a worker of stage {stage!r} {what}: {detail}")

@@ -286,10 +286,12 @@ class Stage:
         self, runner: WorkerRunner, index: int, future: asyncio.Future[WorkerStats]
     ) -> None:
         """One worker ended: keep its figures; replace it if it died."""
-        del self._slots[index]
+        worker = self._slots.pop(index)
         try:
             final = future.result()
-        except WorkerDiedError:
+        except WorkerDiedError as died:
+            if not died.started:
+                raise
             self._retired.append(msgspec.structs.replace(self._last.pop(index), alive=False))
             self._replaced += 1
             if self._replaced > self._max_restarts:
@@ -299,7 +301,11 @@ class Stage:
                 ) from None
             await self._launch(runner, index)
             return
+        except BaseException:
+            await worker.stop()  # it stopped on a failure: end it, so its leases go back
+            raise
         self._last[index] = final
+        await worker.stop()  # it finished: end its process now rather than when collected
 
     async def _stop(self, reason: str, state: StageState) -> None:
         """Stop every worker, abort the sink, close the rest; shielded from cancellation."""
