@@ -11,12 +11,33 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from ray_records import Order
+
+__all__ = [
+    "RELEASE",
+    "Invoice",
+    "Order",
+    "Receipt",
+    "die_always_at",
+    "die_once_at",
+    "double",
+    "double_async",
+    "explode",
+    "explode_async",
+    "fail_on_sevens",
+    "price",
+    "sleep_on_thirteen",
+    "slow_double",
+    "stall_on_thirteen",
+    "stall_on_thirteen_async",
+    "wrong_result",
+]
 
 
 class Invoice(msgspec.Struct, frozen=True):
@@ -86,7 +107,7 @@ async def stall_on_thirteen_async(value: int) -> int:
     return 2 * value
 
 
-def wrong_result(value: int) -> object:
+def wrong_result(value: int) -> Any:
     """A string for 5, an int otherwise: the sink refuses the string."""
     return "five" if value == 5 else value
 
@@ -97,7 +118,7 @@ def slow_double(value: int) -> int:
     return 2 * value
 
 
-def die_once_at(marker: str, at: int) -> object:
+def die_once_at(marker: str, at: int) -> Callable[[int], int]:
     """A function that ends its worker process the first time it meets ``at``.
 
     ``marker`` is a file path: it is created just before the death, so the value works
@@ -113,7 +134,7 @@ def die_once_at(marker: str, at: int) -> object:
     return run
 
 
-def die_always_at(at: int) -> object:
+def die_always_at(at: int) -> Callable[[int], int]:
     """A function that ends its worker process every time it meets ``at`` (a poison value)."""
 
     def run(value: int) -> int:

@@ -19,13 +19,15 @@ import stage_functions as fns
 from klaw_config import ChannelDefaults, KlawConfig, RayConfig
 from klaw_ray import (
     DeadLetter,
-    DeliveryLimitError,
+    LocalReceiver,
+    LocalSender,
     Receiver,
     Sender,
     SenderLostError,
     Stage,
     StageCancelledError,
     StageFailedError,
+    WorkerDiedError,
     channel,
     local_channel,
     stage,
@@ -78,7 +80,7 @@ async def _drain_until_error(receiver: Receiver[Any]) -> tuple[list[Any], BaseEx
     while True:
         try:
             values.append(await receiver.recv())
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
+        except Exception as exc:
             return values, exc
 
 
@@ -233,8 +235,8 @@ async def test_a_failing_value_without_a_dead_letter_fails_the_stage_and_loses_n
 async def test_failure_without_dead_letter_on_a_local_stage(
     request: pytest.FixtureRequest,
 ) -> None:
-    src_tx, src_rx = local_channel(64)
-    out_tx, out_rx = local_channel(64)
+    src_tx, src_rx = _local_ints(64)
+    out_tx, out_rx = _local_ints(64)
     running = stage(fns.fail_on_sevens, src_rx, out_tx, workers=1)
     await _produce(src_tx, list(range(20)))
     with pytest.raises(StageFailedError, match="no sevens"):
@@ -281,6 +283,10 @@ async def test_a_value_past_the_task_timeout_on_ray_is_dead_lettered(
 
 
 async def _local_opener(capacity: int, value_type: Any = int) -> Any:
+    return local_channel(capacity)
+
+
+def _local_ints(capacity: int) -> tuple[LocalSender[int], LocalReceiver[int]]:
     return local_channel(capacity)
 
 
@@ -360,38 +366,24 @@ async def test_a_worker_that_dies_mid_stream_is_replaced_and_nothing_is_lost(
     assert stats.state == "done"  # the stream ended normally: no lost sender downstream
 
 
-async def test_a_value_that_kills_every_worker_is_dead_lettered_after_max_deliveries(
+async def test_a_value_that_kills_every_worker_fails_the_stage_and_stays_in_the_source(
     ray_config: KlawConfig,
 ) -> None:
-    values = list(range(300))
-    results, dead_letters, stats = await _run(
-        fns.die_always_at(100),
-        values,
-        _ray_opener(ray_config),
-        dead=True,
-        workers=1,
-        max_deliveries=2,
-        batch_size=16,
-        config=ray_config,
-    )
-    assert [letter.value for letter in dead_letters] == [100]
-    assert dead_letters[0].error_type.endswith("DeliveryLimitError")
-    assert dead_letters[0].deliveries == 3
-    assert {result // 2 for result in results} == set(values) - {100}
-    assert stats.workers_replaced == 2
-
-
-async def test_too_many_dead_workers_fail_the_stage(ray_config: KlawConfig) -> None:
     src_tx, src_rx = await channel(64, value_type=int, backend="ray", config=ray_config)
     out_tx, out_rx = await channel(64, value_type=int, backend="ray", config=ray_config)
+    keeper = src_rx.clone()
     running = stage(
         fns.die_always_at(0), src_rx, out_tx, workers=1, max_restarts=1, config=ray_config
     )
     await _produce(src_tx, [0, 1, 2])
-    with pytest.raises(StageFailedError, match="max_restarts=1"):
+    with pytest.raises(StageFailedError, match="max_restarts=1") as failed:
         await running.wait()
+    assert isinstance(failed.value.__cause__, WorkerDiedError)
+    stats = await running.stats()
+    assert stats.workers_replaced == 2
     _, end = await _drain_until_error(out_rx)
     assert isinstance(end, SenderLostError)
+    assert sorted(await _collect(keeper)) == [0, 1, 2]  # nothing lost
 
 
 # --- backpressure -----------------------------------------------------------------------
@@ -461,8 +453,8 @@ async def test_abort_waits_for_the_other_senders(open_channel: Opener) -> None:
 
 
 async def test_bad_arguments_are_refused() -> None:
-    tx, rx = local_channel(4)
-    out_tx, _ = local_channel(4)
+    tx, rx = _local_ints(4)
+    out_tx, _ = _local_ints(4)
     with pytest.raises(TypeError, match="callable"):
         stage(42, rx)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="workers must be at least 1"):
@@ -471,8 +463,10 @@ async def test_bad_arguments_are_refused() -> None:
         stage(fns.double, rx, workers=True)
     with pytest.raises(ValueError, match="task_timeout"):
         stage(fns.double, rx, task_timeout=-1)
-    with pytest.raises(ValueError, match="max_deliveries"):
-        stage(fns.double, rx, max_deliveries=0)
+    with pytest.raises(ValueError, match="max_restarts"):
+        stage(fns.double, rx, max_restarts=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        stage(fns.double, rx, batch_size=0)
     with pytest.raises(TypeError, match="Receiver"):
         stage(fns.double, out_tx)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="Sender"):
@@ -481,7 +475,7 @@ async def test_bad_arguments_are_refused() -> None:
 
 
 async def test_mixed_backends_are_refused(ray_config: KlawConfig) -> None:
-    _, local_rx = local_channel(4)
+    _, local_rx = _local_ints(4)
     ray_tx, ray_rx = await channel(4, value_type=int, backend="ray", config=ray_config)
     with pytest.raises(TypeError, match="local channel handles"):
         stage(fns.double, local_rx, ray_tx)
@@ -490,13 +484,13 @@ async def test_mixed_backends_are_refused(ray_config: KlawConfig) -> None:
 
 
 def test_a_stage_needs_a_running_event_loop() -> None:
-    _, rx = local_channel(4)
+    _, rx = _local_ints(4)
     with pytest.raises(RuntimeError):
         stage(fns.double, rx)
 
 
 async def test_wait_cancelled_leaves_the_stage_running() -> None:
-    tx, rx = local_channel(4)
+    tx, rx = _local_ints(4)
     running: Stage = stage(fns.double, rx, workers=1)
     waiting = asyncio.ensure_future(running.wait())
     await asyncio.sleep(0)
@@ -507,9 +501,3 @@ async def test_wait_cancelled_leaves_the_stage_running() -> None:
     await _produce(tx, [1, 2, 3])
     stats = await running.wait()
     assert stats.values_in == 3
-
-
-def test_delivery_limit_error_says_what_happened() -> None:
-    error = DeliveryLimitError(3, 2)
-    assert "handed out 3 times" in str(error)
-    assert (error.deliveries, error.limit) == (3, 2)

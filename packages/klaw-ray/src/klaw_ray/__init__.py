@@ -26,7 +26,6 @@ from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
 from klaw_ray.stages import (
     DeadLetter,
-    DeliveryLimitError,
     Stage,
     StageCancelledError,
     StageError,
@@ -96,7 +95,6 @@ __all__ = [
     "ChannelStats",
     "DeadLetter",
     "Delivery",
-    "DeliveryLimitError",
     "DeliveryMode",
     "EndOfStream",
     "EndOfStreamError",

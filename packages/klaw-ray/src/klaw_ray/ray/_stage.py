@@ -7,8 +7,11 @@ meanwhile). The driver's :class:`~klaw_ray.stages.Stage` watches each worker's `
 call: it returns the worker's final figures, raises the value failure that stopped it,
 or fails with the actor's death.
 
-Stopping a worker ends its process (``ray.kill``): the source channel notices the
-process is gone and gives the values leased to it to the other receivers.
+Stopping a worker ends its process (``ray.kill``); then the stage closes the worker's
+clones itself, so that the source channel gives the values leased to it to the other
+receivers at once, and the sink does not wait for a sender that will never close (a
+worker that died before its first call on a channel is invisible to that channel's
+liveness watch).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import TYPE_CHECKING, Any, cast
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
+from klaw_ray.ray._handle import RayHandle
 from klaw_ray.ray._receiver import RayReceiver
 from klaw_ray.ray._sender import RaySender
 from klaw_ray.stages._apply import Applier
 from klaw_ray.stages._loop import WorkerCounters, run_worker
 from klaw_ray.stages._records import WorkerDiedError, WorkerStats
+from klaw_wire import ChannelError
 
 if TYPE_CHECKING:
     from klaw_ray.stages._stage import Stage
@@ -44,14 +49,12 @@ class _StageWorker:
         timeout: float | None,
         handles: tuple[RayReceiver[Any], RaySender[Any] | None, RaySender[Any] | None],
         batch_size: int,
-        max_deliveries: int,
     ) -> None:
         self._name = name
         self._fn = fn
         self._timeout = timeout
         self._source, self._sink, self._dead_letter = handles
         self._batch_size = batch_size
-        self._max_deliveries = max_deliveries
         self._counters = WorkerCounters(index)
         self._node_id = ray.get_runtime_context().get_node_id()
         self._running = False
@@ -73,7 +76,6 @@ class _StageWorker:
                 dead_letter=self._dead_letter,
                 counters=self._counters,
                 batch_size=self._batch_size,
-                max_deliveries=self._max_deliveries,
             )
         finally:
             applier.close()
@@ -94,9 +96,10 @@ _RemoteWorker = ray.remote(_StageWorker)
 class _RayWorker:
     """The driver's view of one worker actor."""
 
-    def __init__(self, actor: Any, stage: str) -> None:
+    def __init__(self, actor: Any, stage: str, handles: tuple[RayHandle | None, ...]) -> None:
         self._actor = actor
         self._stage = stage
+        self._handles = handles
         self._finished = asyncio.ensure_future(self._run())
 
     async def _run(self) -> WorkerStats:
@@ -108,9 +111,25 @@ class _RayWorker:
                 raise cause from exc
             raise
         except RayActorError as exc:
+            await self._release()
             started = not getattr(exc, "actor_init_failed", False)
             raise WorkerDiedError(self._stage, str(exc), started=started) from exc
         return figures
+
+    async def _release(self) -> None:
+        """Close the dead worker's clones from here.
+
+        A worker that died before its first call on a channel (it never started, or it
+        died on its first chunk) is known to that channel only through the registration
+        this process made, so the channel cannot see it die: without this close its
+        sink clone would keep the stream open forever and its source clone would hold
+        its leases until they expire. Closing a clone the channel already closed (it saw
+        the death) changes nothing.
+        """
+        for handle in self._handles:
+            if handle is not None:
+                with contextlib.suppress(ChannelError):
+                    await handle.close()
 
     @property
     def finished(self) -> asyncio.Future[WorkerStats]:
@@ -128,6 +147,7 @@ class _RayWorker:
             ray.kill(self._actor, no_restart=True)
         with contextlib.suppress(BaseException):
             await self._finished
+        await self._release()
 
 
 class RayWorkerRunner:
@@ -185,6 +205,5 @@ class RayWorkerRunner:
             self._timeout,
             (source, sink, dead),
             stage._batch_size,
-            stage._max_deliveries,
         )
-        return _RayWorker(actor, stage.name)
+        return _RayWorker(actor, stage.name, (source, sink, dead))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from klaw_ray.stages._records import (
     DeadLetter,
-    DeliveryLimitError,
     StageCancelledError,
     StageError,
     StageFailedError,
@@ -24,7 +23,6 @@ from klaw_ray.stages._stage import Stage, stage
 
 __all__ = [
     "DeadLetter",
-    "DeliveryLimitError",
     "Stage",
     "StageCancelledError",
     "StageError",

@@ -15,13 +15,12 @@ processed twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from klaw_ray.protocols import Receiver, Sender
 from klaw_ray.stages._apply import Applier, Outcome
-from klaw_ray.stages._records import DeadLetter, DeliveryLimitError, WorkerStats
+from klaw_ray.stages._records import DeadLetter, WorkerStats
 from klaw_wire import EndOfStreamError
 
 __all__ = ["ValueFailedError", "WorkerCounters", "run_worker"]
@@ -95,7 +94,6 @@ async def run_worker(
     dead_letter: Sender[DeadLetter[Any]] | None,
     counters: WorkerCounters,
     batch_size: int,
-    max_deliveries: int,
 ) -> None:
     """Run one worker until the source ends.
 
@@ -116,7 +114,9 @@ async def run_worker(
             return
         counters.values_in += len(values)
         deliveries = _deliveries(source, len(values))
-        outcomes = await _outcomes(applier, values, deliveries, max_deliveries, counters)
+        started = time.perf_counter()
+        outcomes = await applier.apply(values)
+        counters.busy_seconds += time.perf_counter() - started
         for value, count, applied in zip(values, deliveries, outcomes, strict=True):
             outcome = applied
             if outcome.error is None and sink is not None:
@@ -143,29 +143,6 @@ async def run_worker(
             await sink.flush()
         if dead_letter is not None:
             await dead_letter.flush()
-
-
-async def _outcomes(
-    applier: Applier,
-    values: Sequence[Any],
-    deliveries: list[int],
-    max_deliveries: int,
-    counters: WorkerCounters,
-) -> list[Outcome]:
-    """Apply the function to the values not delivered too often; fail the others."""
-    over = [count > max_deliveries for count in deliveries]
-    started = time.perf_counter()
-    if any(over):
-        fresh = [value for value, too_often in zip(values, over, strict=True) if not too_often]
-        applied = iter(await applier.apply(fresh))
-        outcomes = [
-            Outcome(error=DeliveryLimitError(count, max_deliveries)) if too_often else next(applied)
-            for count, too_often in zip(deliveries, over, strict=True)
-        ]
-    else:
-        outcomes = await applier.apply(values)
-    counters.busy_seconds += time.perf_counter() - started
-    return outcomes
 
 
 async def _send_results(sink: Sender[Any], outcome: Outcome) -> Outcome:

@@ -8,7 +8,6 @@ import msgspec
 
 __all__ = [
     "DeadLetter",
-    "DeliveryLimitError",
     "StageCancelledError",
     "StageError",
     "StageFailedError",
@@ -141,27 +140,6 @@ class StageCancelledError(StageError):
 
     def __init__(self, stage: str) -> None:
         super().__init__(stage, f"stage {stage!r} was cancelled")
-
-
-class DeliveryLimitError(Exception):
-    """A value was handed out more than ``max_deliveries`` times.
-
-    Each worker that took it died before finishing it. The stage fails it (to the
-    dead-letter channel, or by failing the stage) instead of letting it kill worker
-    after worker.
-
-    Attributes:
-        deliveries: How many times it was handed out.
-        limit: The stage's ``max_deliveries``.
-    """
-
-    def __init__(self, deliveries: int, limit: int) -> None:
-        self.deliveries = deliveries
-        self.limit = limit
-        super().__init__(
-            f"handed out {deliveries} times (max_deliveries is {limit}): every worker that "
-            "took it died before finishing it"
-        )
 
 
 class WorkerDiedError(StageError):

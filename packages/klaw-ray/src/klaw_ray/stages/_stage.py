@@ -138,7 +138,6 @@ class _LocalRunner:
                     dead_letter=dead,
                     counters=counters,
                     batch_size=stage._batch_size,
-                    max_deliveries=stage._max_deliveries,
                 )
             finally:
                 applier.close()
@@ -165,7 +164,6 @@ class Stage:
         dead_letter: Sender[Any] | None,
         workers: int,
         max_restarts: int,
-        max_deliveries: int,
         batch_size: int,
     ) -> None:
         self._name = name
@@ -174,7 +172,6 @@ class Stage:
         self._dead_letter = dead_letter
         self._workers = workers
         self._max_restarts = max_restarts
-        self._max_deliveries = max_deliveries
         self._batch_size = batch_size
         self._state: StageState = "running"
         self._slots: dict[int, _Worker] = {}
@@ -348,7 +345,6 @@ def stage(
     dead_letter: Sender[DeadLetter[T]] | None = None,
     name: str | None = None,
     max_restarts: int | None = None,
-    max_deliveries: int = 3,
     batch_size: int = _DEFAULT_BATCH,
     ray_options: Mapping[str, Any] | None = None,
     config: KlawConfig | None = None,
@@ -366,7 +362,6 @@ def stage(
     dead_letter: Sender[DeadLetter[T]] | None = None,
     name: str | None = None,
     max_restarts: int | None = None,
-    max_deliveries: int = 3,
     batch_size: int = _DEFAULT_BATCH,
     ray_options: Mapping[str, Any] | None = None,
     config: KlawConfig | None = None,
@@ -384,7 +379,6 @@ def stage(
     dead_letter: Sender[DeadLetter[T]] | None = None,
     name: str | None = None,
     max_restarts: int | None = None,
-    max_deliveries: int = 3,
     batch_size: int = _DEFAULT_BATCH,
     ray_options: Mapping[str, Any] | None = None,
     config: KlawConfig | None = None,
@@ -402,7 +396,6 @@ def stage(
     dead_letter: Sender[DeadLetter[T]] | None = None,
     name: str | None = None,
     max_restarts: int | None = None,
-    max_deliveries: int = 3,
     batch_size: int = _DEFAULT_BATCH,
     ray_options: Mapping[str, Any] | None = None,
     config: KlawConfig | None = None,
@@ -419,7 +412,6 @@ def stage(
     dead_letter: Sender[Any] | None = None,
     name: str | None = None,
     max_restarts: int | None = None,
-    max_deliveries: int = 3,
     batch_size: int = _DEFAULT_BATCH,
     ray_options: Mapping[str, Any] | None = None,
     config: KlawConfig | None = None,
@@ -454,8 +446,6 @@ def stage(
         name: The stage's name in statistics and errors; default ``fn``'s name.
         max_restarts: How many dead workers the stage replaces before it fails;
             default three per worker.
-        max_deliveries: A value handed out more times than this (each worker that took
-            it died) fails as :class:`DeliveryLimitError` instead of going round again.
         batch_size: Most values one worker takes at once.
         ray_options: Ray actor options for the workers (Ray only; e.g. ``num_cpus``,
             ``resources``); the default is ``num_cpus=0``, as a worker mostly waits.
@@ -467,9 +457,8 @@ def stage(
     Raises:
         TypeError: ``fn`` is not callable; a handle is of the wrong kind; the handles
             mix backends.
-        ValueError: ``workers``, ``max_restarts``, ``max_deliveries`` or
-            ``batch_size`` below 1 (``max_restarts`` below 0), or ``task_timeout``
-            negative.
+        ValueError: ``workers`` or ``batch_size`` below 1, ``max_restarts`` below 0,
+            or ``task_timeout`` negative.
         RuntimeError: No event loop is running.
     """
     asyncio.get_running_loop()  # RuntimeError here, not inside a background task
@@ -478,7 +467,6 @@ def stage(
     count = settings.executor.max_workers if workers is None else workers
     timeout = settings.executor.task_timeout if task_timeout is None else task_timeout
     _check_int("workers", count, 1)
-    _check_int("max_deliveries", max_deliveries, 1)
     _check_int("batch_size", batch_size, 1)
     restarts = 3 * count if max_restarts is None else max_restarts
     _check_int("max_restarts", restarts, 0)
@@ -498,7 +486,6 @@ def stage(
         dead_letter=dead_letter,
         workers=count,
         max_restarts=restarts,
-        max_deliveries=max_deliveries,
         batch_size=batch_size,
     )
     limit = float(timeout) if timeout > 0 else None
