@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from klaw_ray.factory import Backend, DeliveryMode, channel
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
-from klaw_ray.stats import ChannelStats, ReaderInfo
+from klaw_ray.stats import LATENCY_BUCKETS, ChannelStats, LatencyHistogram, ReaderInfo
 from klaw_wire import (
     ChannelBackend,
     ChannelBackendError,
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         ChannelMetadata,
         ChannelNotFoundError,
         Delivery,
+        MetricsPortError,
         RayChannelActor,
         RayReceiver,
         RayReferenceReceiver,
@@ -63,10 +64,12 @@ if TYPE_CHECKING:
         list_channels,
         ray_channel,
         reference_channel,
+        start_metrics_exporter,
     )
 
 __all__ = [
     "CHANNEL_ACTOR_PREFIX",
+    "LATENCY_BUCKETS",
     "Backend",
     "ChannelBackend",
     "ChannelBackendError",
@@ -87,8 +90,10 @@ __all__ = [
     "EndOfStreamError",
     "HandleClosed",
     "HandleClosedError",
+    "LatencyHistogram",
     "LocalReceiver",
     "LocalSender",
+    "MetricsPortError",
     "PeerClosed",
     "PeerClosedError",
     "RayChannelActor",
@@ -111,6 +116,7 @@ __all__ = [
     "local_channel",
     "ray_channel",
     "reference_channel",
+    "start_metrics_exporter",
 ]
 
 # The Ray backend's names: importing klaw_ray.ray imports Ray, so they load on first use.
@@ -120,6 +126,7 @@ _RAY_NAMES = frozenset(
         "ChannelMetadata",
         "ChannelNotFoundError",
         "Delivery",
+        "MetricsPortError",
         "RayChannelActor",
         "RayReceiver",
         "RayReferenceReceiver",
@@ -131,6 +138,7 @@ _RAY_NAMES = frozenset(
         "list_channels",
         "ray_channel",
         "reference_channel",
+        "start_metrics_exporter",
     }
 )
 

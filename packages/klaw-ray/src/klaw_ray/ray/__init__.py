@@ -10,6 +10,7 @@ handles, the channel actor, the messages they exchange, Ray start-up, the pickli
 from __future__ import annotations
 
 from klaw_ray.ray._actor import RayChannelActor
+from klaw_ray.ray._exporter import MetricsPortError, start_metrics_exporter
 from klaw_ray.ray._messages import ChannelMetadata
 from klaw_ray.ray._named import ChannelNotFoundError, delete_channel, get_channel, list_channels
 from klaw_ray.ray._naming import CHANNEL_ACTOR_PREFIX
@@ -24,6 +25,7 @@ __all__ = [
     "ChannelMetadata",
     "ChannelNotFoundError",
     "Delivery",
+    "MetricsPortError",
     "RayChannelActor",
     "RayReceiver",
     "RayReferenceReceiver",
@@ -35,4 +37,5 @@ __all__ = [
     "list_channels",
     "ray_channel",
     "reference_channel",
+    "start_metrics_exporter",
 ]

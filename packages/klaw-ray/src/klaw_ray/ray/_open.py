@@ -13,6 +13,7 @@ from klaw_config import KlawConfig
 from klaw_ray._arguments import resolve_arguments
 from klaw_ray.ray import _pickling
 from klaw_ray.ray._actor import RayChannelActor, actor_concurrency
+from klaw_ray.ray._exporter import register_channel
 from klaw_ray.ray._liveness import process_id
 from klaw_ray.ray._messages import ChannelMetadata
 from klaw_ray.ray._naming import actor_name
@@ -40,6 +41,9 @@ def handle_options(config: KlawConfig, coalesce: bool | None = None) -> dict[str
         "coalesce": channels.coalesce if coalesce is None else coalesce,
         "prefetch": channels.prefetch,
         "timeout": channels.timeout,
+        "trace_sample_rate": (
+            config.telemetry.trace_sample_rate if config.telemetry.enabled else 0.0
+        ),
     }
 
 
@@ -110,6 +114,8 @@ async def open_actor(
             await actor.register.remote("receiver", receiver_id, process)
     except RayError as exc:
         raise backend_error(exc, actor_name(name or ""), namespace, name or "") from exc
+    if config.telemetry.enabled:
+        await register_channel(actor, metadata, namespace)
     expected = (capacity, value_type, by_reference, delivery, durable)
     found = (
         metadata.capacity,

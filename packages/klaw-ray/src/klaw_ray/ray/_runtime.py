@@ -82,11 +82,16 @@ def ensure_ray(config: KlawConfig) -> bool:
     Args:
         config: The configuration (``ray.address``, ``ray.namespace``).
 
+    With ``telemetry.enabled``, a Ray that this call started or joined also gets the
+    metrics exporter (:func:`~klaw_ray.start_metrics_exporter`); if the exporter cannot
+    listen, this call disconnects from Ray again and raises.
+
     Returns:
         ``True`` if this call started or joined Ray, ``False`` if it was already running.
 
     Raises:
         ChannelBackendError: Ray could not be started or reached.
+        MetricsPortError: ``telemetry.metrics_port`` is in use.
     """
     if ray.is_initialized():
         return False
@@ -101,6 +106,14 @@ def ensure_ray(config: KlawConfig) -> bool:
             cause=f"{type(exc).__name__}: {exc}",
             namespace=config.ray.namespace,
         ) from exc
+    if config.telemetry.enabled:
+        from klaw_ray.ray._exporter import start_metrics_exporter  # noqa: PLC0415 - cycle
+
+        try:
+            start_metrics_exporter(config)
+        except BaseException:
+            ray.shutdown()  # all or nothing: no Ray left connected without its metrics
+            raise
     return True
 
 

@@ -1,0 +1,260 @@
+"""The metrics exporter: one Ray actor per Ray instance serving every channel's figures.
+
+The exporter is a detached actor (``klaw-metrics`` in the Ray namespace ``klaw``) that
+serves the Prometheus text format with ``prometheus_client`` on
+``127.0.0.1:<telemetry.metrics_port>/metrics`` of its node. Channels register with it
+when they are created (named or not: an unnamed actor cannot be looked up by name); on
+each scrape it asks every registered channel actor for its ``stats()``, all at once and
+within a bounded time, and turns the answers into metric families
+(:mod:`klaw_ray.ray._families`). A channel whose actor died for good is dropped and
+counted; one that does not answer in time (busy, or restarting) is left out of that
+scrape and counted, never failing the scrape.
+
+Why not Ray's own metrics API (``ray.util.metrics``): it records through Ray's metrics
+agent, which a plain ``pip install klaw-ray`` does not have (it comes with
+``ray[default]``'s dashboard dependencies), and it exposes on Ray's metrics port, not
+``telemetry.metrics_port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import ray
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+from ray.exceptions import ActorDiedError, RayError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from klaw_config import KlawConfig, load_config
+from klaw_ray.ray._families import ChannelFigures, exporter_families, metric_families
+from klaw_ray.ray._messages import ChannelMetadata
+
+__all__ = [
+    "EXPORTER_NAME",
+    "EXPORTER_NAMESPACE",
+    "MetricsPortError",
+    "register_channel",
+    "start_metrics_exporter",
+]
+
+EXPORTER_NAME: Final = "klaw-metrics"
+"""Ray actor name of the metrics exporter."""
+EXPORTER_NAMESPACE: Final = "klaw"
+"""Ray namespace of the metrics exporter (one per Ray instance, whatever the channels')."""
+_HOST: Final = "127.0.0.1"
+_STATS_TIMEOUT: Final = 2.0
+"""Seconds a scrape waits for the channels' ``stats()`` answers, all together."""
+
+
+class MetricsPortError(OSError):
+    """The metrics endpoint could not listen on ``telemetry.metrics_port``.
+
+    Attributes:
+        port: The port asked for.
+        cause: Why it could not listen (the operating system's message).
+    """
+
+    def __init__(self, port: int, cause: str) -> None:
+        self.port = port
+        self.cause = cause
+        super().__init__(
+            f"cannot serve metrics on {_HOST}:{port} (telemetry.metrics_port, "
+            f"KLAW_TELEMETRY_METRICS_PORT): {cause}; choose a free port or set "
+            "telemetry.enabled = false (KLAW_TELEMETRY_ENABLED=false)"
+        )
+
+
+@dataclass(slots=True)
+class _Registered:
+    channel: str
+    namespace: str
+    actor: Any
+
+
+class _ChannelCollector(Collector):
+    """Collects every registered channel's figures on each scrape (the server's thread)."""
+
+    def __init__(self, exporter: _Exporter) -> None:
+        self._exporter = exporter
+
+    def collect(self) -> Iterable[Metric]:
+        started = time.perf_counter()
+        exporter = self._exporter
+        with exporter.lock:
+            registered = dict(exporter.channels)
+        calls = {key: entry.actor.stats.remote() for key, entry in registered.items()}
+        ready, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=_STATS_TIMEOUT)
+        answered = set(ready)
+        figures: list[ChannelFigures] = []
+        dead: list[str] = []
+        failures = 0
+        for key, call in calls.items():
+            if call not in answered:
+                failures += 1
+                continue
+            entry = registered[key]
+            try:
+                stats = ray.get(call)
+            except ActorDiedError:  # gone for good: deleted, or out of restarts
+                dead.append(key)
+                continue
+            except RayError:  # restarting, or a failure of this call only
+                failures += 1
+                continue
+            figures.append(ChannelFigures(entry.channel, entry.namespace, stats))
+        with exporter.lock:
+            for key in dead:
+                if exporter.channels.get(key) is registered[key]:
+                    del exporter.channels[key]
+            exporter.dropped += len(dead)
+            exporter.failures += failures
+            dropped, total_failures = exporter.dropped, exporter.failures
+        yield from metric_families(figures)
+        yield from exporter_families(
+            len(figures), dropped, total_failures, time.perf_counter() - started
+        )
+
+
+class _Exporter:
+    """The exporter actor (see the module documentation).
+
+    A plain (threaded) actor: registrations run on the actor's thread, scrapes on the
+    HTTP server's thread; one lock keeps the registry consistent between them.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.channels: dict[str, _Registered] = {}
+        self.dropped = 0
+        self.failures = 0
+        self._port: int | None = None
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(_ChannelCollector(self))
+
+    def serve(self, port: int) -> tuple[int, str]:
+        """Listen on ``127.0.0.1:port`` unless already serving.
+
+        Returns:
+            ``(port served, "")``, or ``(port, why)`` when it could not listen.
+        """
+        if self._port is not None:
+            return self._port, ""
+        try:
+            start_http_server(port, addr=_HOST, registry=self._registry)
+        except OSError as exc:
+            return port, exc.strerror or str(exc)
+        self._port = port
+        return port, ""
+
+    def register(self, key: str, channel: str, namespace: str, actor: Any) -> None:
+        """Scrape ``actor`` from now on as ``channel`` in ``namespace`` (idempotent)."""
+        with self.lock:
+            self.channels[key] = _Registered(channel, namespace, actor)
+
+    def registered(self) -> list[tuple[str, str]]:
+        """The ``(channel, namespace)`` labels of the registered channels."""
+        with self.lock:
+            return sorted((entry.channel, entry.namespace) for entry in self.channels.values())
+
+
+_RemoteExporter: Any = ray.remote(_Exporter)
+_cached: tuple[str, Any] | None = None  # (Ray job id, exporter handle) of this process
+
+
+def _job() -> str:
+    return str(ray.get_runtime_context().get_job_id())
+
+
+def start_metrics_exporter(config: KlawConfig | None = None) -> str | None:
+    """Serve every channel's metrics on ``telemetry.metrics_port``, unless already served.
+
+    Klaw calls this itself when it starts or joins Ray (``channel()``, ``get_channel``,
+    ``klaw demo``); call it when your program started Ray itself with ``ray.init``.
+    One exporter serves a whole Ray instance: the first call starts it on this process's
+    node, later calls (from any process) find it, and channels created from then on,
+    named or not, register with it. It blocks while the exporter starts.
+
+    Args:
+        config: The configuration (``telemetry.*``, ``ray.*``); ``load_config()`` when
+            not given. Connects to Ray as ``channel()`` does if this process is not yet.
+
+    Returns:
+        The endpoint's URL (``http://127.0.0.1:<port>/metrics``; the port of the running
+        exporter when one was already started, whatever ``config`` says), or ``None``
+        when ``telemetry.enabled`` is false.
+
+    Raises:
+        MetricsPortError: The port is in use (or not allowed); no exporter is left
+            running, so a later call can try another port.
+        ChannelBackendError: Ray could not be started or reached.
+    """
+    global _cached  # noqa: PLW0603 - one exporter handle per process and Ray session
+    config = load_config() if config is None else config
+    if not config.telemetry.enabled:
+        return None
+    from klaw_ray.ray._runtime import current_node_id, ensure_ray  # noqa: PLC0415 - cycle
+
+    ensure_ray(config)
+    exporter = _RemoteExporter.options(
+        name=EXPORTER_NAME,
+        namespace=EXPORTER_NAMESPACE,
+        get_if_exists=True,
+        lifetime="detached",
+        num_cpus=0,
+        max_restarts=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(current_node_id(), soft=False),
+    ).remote()
+    port, error = ray.get(exporter.serve.remote(config.telemetry.metrics_port))
+    if error:
+        ray.kill(exporter, no_restart=True)
+        _cached = None
+        raise MetricsPortError(port, error)
+    _cached = (_job(), exporter)
+    return f"http://{_HOST}:{port}/metrics"
+
+
+def _find_exporter() -> Any | None:
+    """The exporter of this Ray instance, or ``None`` when none runs."""
+    global _cached  # noqa: PLW0603 - see start_metrics_exporter
+    job = _job()
+    if _cached is not None and _cached[0] == job:
+        return _cached[1]
+    try:
+        exporter = ray.get_actor(EXPORTER_NAME, namespace=EXPORTER_NAMESPACE)
+    except ValueError:  # Ray's way of saying "no such actor"
+        return None
+    _cached = (job, exporter)
+    return exporter
+
+
+async def register_channel(actor: Any, metadata: ChannelMetadata, namespace: str) -> None:
+    """Make a new channel's figures scrapeable, when an exporter runs (else nothing).
+
+    Best effort: an exporter that died is forgotten, and the channel is not scraped;
+    channel operations never fail because of metrics.
+
+    Args:
+        actor: The channel's actor.
+        metadata: The channel's metadata (its name, or for an unnamed channel its key,
+            identifies it: an unnamed channel is labelled ``unnamed-<12 hex digits>``).
+        namespace: The namespace of the process that created the channel.
+    """
+    global _cached  # noqa: PLW0603 - see start_metrics_exporter
+    exporter = await asyncio.to_thread(_find_exporter)
+    if exporter is None:
+        return
+    if metadata.name:
+        key, label = f"{namespace}/{metadata.name}", metadata.name
+    else:
+        key, label = metadata.key, f"unnamed-{metadata.key[:12]}"
+    try:
+        await exporter.register.remote(key, label, namespace, actor)
+    except RayError:  # the exporter is gone: no metrics, and no failure
+        _cached = None
