@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 from ray.exceptions import ActorDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from klaw_config import KlawConfig, load_config
+from klaw_config import KlawConfig
 from klaw_ray.ray._families import ChannelFigures, exporter_families, metric_families
 from klaw_ray.ray._messages import ChannelMetadata
 
@@ -41,7 +41,7 @@ __all__ = [
     "EXPORTER_NAMESPACE",
     "MetricsPortError",
     "register_channel",
-    "start_metrics_exporter",
+    "serve_metrics",
 ]
 
 EXPORTER_NAME: Final = "klaw-metrics"
@@ -172,36 +172,16 @@ def _job() -> str:
     return str(ray.get_runtime_context().get_job_id())
 
 
-def start_metrics_exporter(config: KlawConfig | None = None) -> str | None:
-    """Serve every channel's metrics on ``telemetry.metrics_port``, unless already served.
+def serve_metrics(config: KlawConfig) -> str:
+    """Start the exporter unless one runs, on this node; return its URL (Ray is up).
 
-    Klaw calls this itself when it starts or joins Ray (``channel()``, ``get_channel``,
-    ``klaw demo``); call it when your program started Ray itself with ``ray.init``.
-    One exporter serves a whole Ray instance: the first call starts it on this process's
-    node, later calls (from any process) find it, and channels created from then on,
-    named or not, register with it. It blocks while the exporter starts.
-
-    Args:
-        config: The configuration (``telemetry.*``, ``ray.*``); ``load_config()`` when
-            not given. Connects to Ray as ``channel()`` does if this process is not yet.
-
-    Returns:
-        The endpoint's URL (``http://127.0.0.1:<port>/metrics``; the port of the running
-        exporter when one was already started, whatever ``config`` says), or ``None``
-        when ``telemetry.enabled`` is false.
+    See :func:`klaw_ray.start_metrics_exporter`, the public entry point.
 
     Raises:
-        MetricsPortError: The port is in use (or not allowed); no exporter is left
-            running, so a later call can try another port.
-        ChannelBackendError: Ray could not be started or reached.
+        MetricsPortError: The port is in use; the exporter started for it is killed.
     """
     global _cached  # noqa: PLW0603 - one exporter handle per process and Ray session
-    config = load_config() if config is None else config
-    if not config.telemetry.enabled:
-        return None
-    from klaw_ray.ray._runtime import current_node_id, ensure_ray  # noqa: PLC0415 - cycle
-
-    ensure_ray(config)
+    node = ray.get_runtime_context().get_node_id()
     exporter = _RemoteExporter.options(
         name=EXPORTER_NAME,
         namespace=EXPORTER_NAMESPACE,
@@ -209,7 +189,7 @@ def start_metrics_exporter(config: KlawConfig | None = None) -> str | None:
         lifetime="detached",
         num_cpus=0,
         max_restarts=0,
-        scheduling_strategy=NodeAffinitySchedulingStrategy(current_node_id(), soft=False),
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
     ).remote()
     port, error = ray.get(exporter.serve.remote(config.telemetry.metrics_port))
     if error:
@@ -222,7 +202,7 @@ def start_metrics_exporter(config: KlawConfig | None = None) -> str | None:
 
 def _find_exporter() -> Any | None:
     """The exporter of this Ray instance, or ``None`` when none runs."""
-    global _cached  # noqa: PLW0603 - see start_metrics_exporter
+    global _cached  # noqa: PLW0603 - see serve_metrics
     job = _job()
     if _cached is not None and _cached[0] == job:
         return _cached[1]
@@ -246,7 +226,7 @@ async def register_channel(actor: Any, metadata: ChannelMetadata, namespace: str
             identifies it: an unnamed channel is labelled ``unnamed-<12 hex digits>``).
         namespace: The namespace of the process that created the channel.
     """
-    global _cached  # noqa: PLW0603 - see start_metrics_exporter
+    global _cached  # noqa: PLW0603 - see serve_metrics
     exporter = await asyncio.to_thread(_find_exporter)
     if exporter is None:
         return

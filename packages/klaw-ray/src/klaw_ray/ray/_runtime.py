@@ -10,6 +10,7 @@ import ray
 from ray._private import ray_constants
 
 from klaw_config import KlawConfig
+from klaw_ray.ray._exporter import serve_metrics
 from klaw_wire import ChannelBackendError
 
 __all__ = [
@@ -107,10 +108,8 @@ def ensure_ray(config: KlawConfig) -> bool:
             namespace=config.ray.namespace,
         ) from exc
     if config.telemetry.enabled:
-        from klaw_ray.ray._exporter import start_metrics_exporter  # noqa: PLC0415 - cycle
-
         try:
-            start_metrics_exporter(config)
+            serve_metrics(config)
         except BaseException:
             ray.shutdown()  # all or nothing: no Ray left connected without its metrics
             raise
