@@ -247,6 +247,20 @@ async def test_a_deleted_channel_disappears_and_is_counted(
     assert _of(_scrape(url), "klaw_exporter_channels_dropped_total") == dropped + 1
 
 
+@pytest.mark.anyio
+async def test_an_unnamed_channel_whose_handles_all_closed_is_forgotten(
+    exporter: tuple[KlawConfig, str],
+) -> None:
+    config, url = exporter
+    tx, rx = await channel(8, backend="ray", value_type=int, config=config)
+    label = f"unnamed-{tx._metadata.key[:12]}"
+    await tx.close()
+    assert label in _channels(_scrape(url))  # one handle still open
+    await rx.close()
+    assert label in _channels(_scrape(url))  # exposed once more, with its final figures
+    assert label not in _channels(_scrape(url))
+
+
 def test_a_second_start_finds_the_running_exporter(exporter: tuple[KlawConfig, str]) -> None:
     config, url = exporter
     other_port = _config(config, _free_port())

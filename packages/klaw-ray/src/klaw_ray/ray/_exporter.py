@@ -8,7 +8,9 @@ each scrape it asks every registered channel actor for its ``stats()``, all at o
 within a bounded time, and turns the answers into metric families
 (:mod:`klaw_ray.ray._families`). A channel whose actor died for good is dropped and
 counted; one that does not answer in time (busy, or restarting) is left out of that
-scrape and counted, never failing the scrape.
+scrape and counted, never failing the scrape. An unnamed channel whose handles are all
+closed is exposed one last time, then forgotten: the exporter's handle on its actor
+must not keep a channel alive that nobody can use any more.
 
 Why not Ray's own metrics API (``ray.util.metrics``): it records through Ray's metrics
 agent, which a plain ``pip install klaw-ray`` does not have (it comes with
@@ -76,6 +78,7 @@ class _Registered:
     channel: str
     namespace: str
     actor: Any
+    named: bool
 
 
 class _ChannelCollector(Collector):
@@ -94,6 +97,7 @@ class _ChannelCollector(Collector):
         answered = set(ready)
         figures: list[ChannelFigures] = []
         dead: list[str] = []
+        finished: list[str] = []
         failures = 0
         for key, call in calls.items():
             if call not in answered:
@@ -109,8 +113,10 @@ class _ChannelCollector(Collector):
                 failures += 1
                 continue
             figures.append(ChannelFigures(entry.channel, entry.namespace, stats))
+            if not entry.named and stats.open_senders == 0 and stats.open_receivers == 0:
+                finished.append(key)
         with exporter.lock:
-            for key in dead:
+            for key in (*dead, *finished):
                 if exporter.channels.get(key) is registered[key]:
                     del exporter.channels[key]
             exporter.dropped += len(dead)
@@ -153,10 +159,10 @@ class _Exporter:
         self._port = port
         return port, ""
 
-    def register(self, key: str, channel: str, namespace: str, actor: Any) -> None:
+    def register(self, key: str, channel: str, namespace: str, actor: Any, named: bool) -> None:
         """Scrape ``actor`` from now on as ``channel`` in ``namespace`` (idempotent)."""
         with self.lock:
-            self.channels[key] = _Registered(channel, namespace, actor)
+            self.channels[key] = _Registered(channel, namespace, actor, named)
 
     def registered(self) -> list[tuple[str, str]]:
         """The ``(channel, namespace)`` labels of the registered channels."""
@@ -235,6 +241,6 @@ async def register_channel(actor: Any, metadata: ChannelMetadata, namespace: str
     else:
         key, label = metadata.key, f"unnamed-{metadata.key[:12]}"
     try:
-        await exporter.register.remote(key, label, namespace, actor)
+        await exporter.register.remote(key, label, namespace, actor, bool(metadata.name))
     except RayError:  # the exporter is gone: no metrics, and no failure
         _cached = None
