@@ -32,9 +32,20 @@ from klaw_ray import (
     delete_channel,
     start_metrics_exporter,
 )
+from klaw_ray.ray._actor import RayChannelActor
 from klaw_ray.ray._exporter import EXPORTER_NAME, EXPORTER_NAMESPACE
 from klaw_ray.ray._families import ChannelFigures, exporter_families, metric_families
 from klaw_ray.ray._latency import LatencyRecorder, TraceSampler
+from klaw_ray.ray._messages import (
+    CloseRequest,
+    GetRequest,
+    PutRequest,
+    ReserveRequest,
+    decode_get_answer,
+    decode_send_answer,
+    encode_message,
+)
+from klaw_wire import DataMessage, WireHeader, get_codec_pool
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -347,3 +358,43 @@ def test_families_render_as_valid_text_format() -> None:
     assert _of(samples, "klaw_channel_latency_seconds_bucket", **at, le="+Inf") == 1
     assert _of(samples, "klaw_exporter_channels_dropped_total") == 2
     assert _of(samples, "klaw_exporter_stats_failures_total") == 3
+
+
+# --- the channel actor in-process: stamps and refusals ---------------------------------
+
+
+def _get_request(request: int, wait: float, **fields: list[float] | list[int]) -> bytes:
+    return encode_message(GetRequest("r", "p", "node", request, 0, 10, wait, **fields))
+
+
+@pytest.mark.anyio
+async def test_the_actor_keeps_stamps_with_values_and_adds_up_reported_latencies() -> None:
+    actor: RayChannelActor[int] = RayChannelActor(
+        8, int, "test", "", senders=["s"], receivers=["r"], process="p"
+    )
+    try:
+        reserve = ReserveRequest("s", "w", "p", 0, 3, 0, False, 0)
+        assert decode_send_answer(await actor.reserve(encode_message(reserve))).granted >= 3
+        envelope = get_codec_pool().encode(
+            DataMessage(header=WireHeader(channel_id="test"), payload=[1, 2, 3])
+        )
+        stamps = [(0, 100.0), (2, 200.0), (7, 300.0)]  # index 7 is out of range: ignored
+        put = PutRequest("s", "w", "p", 0, 0, 0, 0, msgspec.Raw(envelope), stamps)
+        assert decode_send_answer(await actor.put(encode_message(put))).accepted == 3
+        got = decode_get_answer(await actor.get(_get_request(0, 0.0)))
+        assert got.stamps == [(0, 100.0), (2, 200.0)]
+        idle = decode_get_answer(await actor.get(_get_request(1, 0.01, acked=got.ids)))
+        assert idle.status == "empty"  # an idle poll that ended: not a refusal
+        refused = _get_request(2, 0.0, observed=[0.002, math.nan, -1.0])
+        assert decode_get_answer(await actor.get(refused)).status == "empty"  # a refusal
+        await actor.close_receiver(encode_message(CloseRequest("r", "p", 0, observed=[0.02])))
+        stats = await actor.stats()
+        assert stats.latency is not None
+        assert stats.latency.count == 2
+        assert stats.latency.sum == pytest.approx(0.022)
+        assert stats.errors == {"channel.empty": 1}
+        late = decode_send_answer(await actor.put(encode_message(put)))
+        assert late.status == "peer_closed"
+        assert (await actor.stats()).errors == {"channel.empty": 1, "channel.peer_closed": 1}
+    finally:
+        await actor.close_all()
