@@ -363,8 +363,11 @@ def test_families_render_as_valid_text_format() -> None:
 # --- the channel actor in-process: stamps and refusals ---------------------------------
 
 
-def _get_request(request: int, wait: float, **fields: list[float] | list[int]) -> bytes:
-    return encode_message(GetRequest("r", "p", "node", request, 0, 10, wait, **fields))
+def _get_request(
+    request: int, wait: float, acked: list[int] | None = None, observed: list[float] | None = None
+) -> bytes:
+    get = GetRequest("r", "p", "node", request, 0, 10, wait, acked or [], None, observed or [])
+    return encode_message(get)
 
 
 @pytest.mark.anyio
