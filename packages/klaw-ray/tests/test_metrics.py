@@ -33,7 +33,7 @@ from klaw_ray import (
     start_metrics_exporter,
 )
 from klaw_ray.ray._actor import RayChannelActor
-from klaw_ray.ray._exporter import EXPORTER_NAME, EXPORTER_NAMESPACE
+from klaw_ray.ray._exporter import EXPORTER_NAME, EXPORTER_NAMESPACE, launch_metrics
 from klaw_ray.ray._families import ChannelFigures, exporter_families, metric_families
 from klaw_ray.ray._latency import LatencyRecorder, TraceSampler
 from klaw_ray.ray._messages import (
@@ -295,6 +295,27 @@ def test_a_port_in_use_is_a_clear_error_and_leaves_no_exporter(ray_config: KlawC
             start_metrics_exporter(_config(ray_config, port))
     assert info.value.port == port
     _wait_until(lambda: not _exporter_exists(), "gone")
+
+
+@pytest.mark.anyio
+async def test_a_port_in_use_found_by_the_first_channel_fails_its_creation(
+    ray_config: KlawConfig,
+) -> None:
+    _stop_exporter()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = _config(ray_config, taken.getsockname()[1])
+        launch_metrics(config)  # what klaw does when it starts Ray: it does not wait
+        with pytest.raises(MetricsPortError, match=r"telemetry\.metrics_port"):
+            await channel(4, backend="ray", value_type=int, config=config)
+    await asyncio.to_thread(_wait_until, lambda: not _exporter_exists(), "gone")
+    async with asyncio.timeout(60):  # no exporter now: channels work, without metrics
+        tx, rx = await channel(4, backend="ray", value_type=int, config=config)
+        async with tx:
+            await tx.send(1)
+        assert [value async for value in rx] == [1]
+        await rx.close()
 
 
 # --- without Ray: sampling, buckets and families ---------------------------------------

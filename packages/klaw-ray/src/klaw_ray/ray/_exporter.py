@@ -42,6 +42,7 @@ __all__ = [
     "EXPORTER_NAME",
     "EXPORTER_NAMESPACE",
     "MetricsPortError",
+    "launch_metrics",
     "register_channel",
     "serve_metrics",
 ]
@@ -164,29 +165,34 @@ class _Exporter:
         with self.lock:
             self.channels[key] = _Registered(channel, namespace, actor, named)
 
-    def registered(self) -> list[tuple[str, str]]:
-        """The ``(channel, namespace)`` labels of the registered channels."""
-        with self.lock:
-            return sorted((entry.channel, entry.namespace) for entry in self.channels.values())
-
 
 _RemoteExporter: Any = ray.remote(_Exporter)
-_cached: tuple[str, Any] | None = None  # (Ray job id, exporter handle) of this process
+
+
+@dataclass(slots=True)
+class _Known:
+    """This process's view of its Ray instance's exporter."""
+
+    job: str
+    exporter: Any
+    port: int
+    starting: Any = None  # the ``serve`` call of a start not yet checked
+
+
+_known: _Known | None = None
 
 
 def _job() -> str:
     return str(ray.get_runtime_context().get_job_id())
 
 
-def serve_metrics(config: KlawConfig) -> str:
-    """Start the exporter unless one runs, on this node; return its URL (Ray is up).
+def launch_metrics(config: KlawConfig) -> None:
+    """Start the exporter (unless one runs) on this node, without waiting for it (Ray is up).
 
-    See :func:`klaw_ray.start_metrics_exporter`, the public entry point.
-
-    Raises:
-        MetricsPortError: The port is in use; the exporter started for it is killed.
+    Whether it could listen is checked by :func:`serve_metrics`, or by the next
+    :func:`register_channel`, so that the exporter starts while the channel actors do.
     """
-    global _cached  # noqa: PLW0603 - one exporter handle per process and Ray session
+    global _known  # noqa: PLW0603 - one exporter per process and Ray session
     node = ray.get_runtime_context().get_node_id()
     exporter = _RemoteExporter.options(
         name=EXPORTER_NAME,
@@ -197,50 +203,80 @@ def serve_metrics(config: KlawConfig) -> str:
         max_restarts=0,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
     ).remote()
-    port, error = ray.get(exporter.serve.remote(config.telemetry.metrics_port))
+    port = config.telemetry.metrics_port
+    _known = _Known(_job(), exporter, port, exporter.serve.remote(port))
+
+
+def _settle(known: _Known, answer: tuple[int, str]) -> None:
+    """Take the answer of a start's ``serve`` call; raise if it could not listen."""
+    global _known  # noqa: PLW0603 - see launch_metrics
+    port, error = answer
+    known.starting = None
     if error:
-        ray.kill(exporter, no_restart=True)
-        _cached = None
+        ray.kill(known.exporter, no_restart=True)
+        _known = None
         raise MetricsPortError(port, error)
-    _cached = (_job(), exporter)
-    return f"http://{_HOST}:{port}/metrics"
+    known.port = port
 
 
-def _find_exporter() -> Any | None:
-    """The exporter of this Ray instance, or ``None`` when none runs."""
-    global _cached  # noqa: PLW0603 - see serve_metrics
+def serve_metrics(config: KlawConfig) -> str:
+    """Start the exporter unless one runs, wait until it listens; return its URL.
+
+    See :func:`klaw_ray.start_metrics_exporter`, the public entry point.
+
+    Raises:
+        MetricsPortError: The port is in use; the exporter started for it is killed.
+    """
+    launch_metrics(config)
+    known = _known
+    assert known is not None
+    _settle(known, ray.get(known.starting))
+    return f"http://{_HOST}:{known.port}/metrics"
+
+
+def _find_exporter() -> _Known | None:
+    """This Ray instance's exporter, or ``None`` when none runs."""
+    global _known  # noqa: PLW0603 - see launch_metrics
     job = _job()
-    if _cached is not None and _cached[0] == job:
-        return _cached[1]
+    if _known is not None and _known.job == job:
+        return _known
     try:
         exporter = ray.get_actor(EXPORTER_NAME, namespace=EXPORTER_NAMESPACE)
     except ValueError:  # Ray's way of saying "no such actor"
         return None
-    _cached = (job, exporter)
-    return exporter
+    _known = _Known(job, exporter, 0)
+    return _known
 
 
 async def register_channel(actor: Any, metadata: ChannelMetadata, namespace: str) -> None:
     """Make a new channel's figures scrapeable, when an exporter runs (else nothing).
 
-    Best effort: an exporter that died is forgotten, and the channel is not scraped;
-    channel operations never fail because of metrics.
+    The first registration after klaw started the exporter waits until the exporter
+    listens. Otherwise best effort: an exporter that died is forgotten, and the channel
+    is not scraped.
 
     Args:
         actor: The channel's actor.
         metadata: The channel's metadata (its name, or for an unnamed channel its key,
             identifies it: an unnamed channel is labelled ``unnamed-<12 hex digits>``).
         namespace: The namespace of the process that created the channel.
+
+    Raises:
+        MetricsPortError: The exporter klaw started on connecting to Ray could not
+            listen on ``telemetry.metrics_port``; it was killed, and this channel is not
+            registered (the channel itself is open, and works).
     """
-    global _cached  # noqa: PLW0603 - see serve_metrics
-    exporter = await asyncio.to_thread(_find_exporter)
-    if exporter is None:
+    global _known  # noqa: PLW0603 - see launch_metrics
+    known = await asyncio.to_thread(_find_exporter)
+    if known is None:
         return
     if metadata.name:
         key, label = f"{namespace}/{metadata.name}", metadata.name
     else:
         key, label = metadata.key, f"unnamed-{metadata.key[:12]}"
     try:
-        await exporter.register.remote(key, label, namespace, actor, bool(metadata.name))
+        if known.starting is not None:
+            _settle(known, await known.starting)
+        await known.exporter.register.remote(key, label, namespace, actor, bool(metadata.name))
     except RayError:  # the exporter is gone: no metrics, and no failure
-        _cached = None
+        _known = None

@@ -10,7 +10,7 @@ import ray
 from ray._private import ray_constants
 
 from klaw_config import KlawConfig
-from klaw_ray.ray._exporter import serve_metrics
+from klaw_ray.ray._exporter import launch_metrics
 from klaw_wire import ChannelBackendError
 
 __all__ = [
@@ -84,15 +84,14 @@ def ensure_ray(config: KlawConfig) -> bool:
         config: The configuration (``ray.address``, ``ray.namespace``).
 
     With ``telemetry.enabled``, a Ray that this call started or joined also gets the
-    metrics exporter (:func:`~klaw_ray.start_metrics_exporter`); if the exporter cannot
-    listen, this call disconnects from Ray again and raises.
+    metrics exporter (:func:`~klaw_ray.start_metrics_exporter`), started without
+    waiting for it: the first channel created checks that it listens.
 
     Returns:
         ``True`` if this call started or joined Ray, ``False`` if it was already running.
 
     Raises:
         ChannelBackendError: Ray could not be started or reached.
-        MetricsPortError: ``telemetry.metrics_port`` is in use.
     """
     if ray.is_initialized():
         return False
@@ -108,11 +107,7 @@ def ensure_ray(config: KlawConfig) -> bool:
             namespace=config.ray.namespace,
         ) from exc
     if config.telemetry.enabled:
-        try:
-            serve_metrics(config)
-        except BaseException:
-            ray.shutdown()  # all or nothing: no Ray left connected without its metrics
-            raise
+        launch_metrics(config)  # checked when the first channel registers with it
     return True
 
 
