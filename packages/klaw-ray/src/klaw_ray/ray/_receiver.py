@@ -15,6 +15,10 @@ the other receivers, and :attr:`RayReceiver.last_deliveries` tells the consumer 
 received it again that it is a redelivery. Values fetched but never handed out go back to
 the head of the channel, in order, when the receiver closes; a cancelled ``recv`` loses
 nothing (what its fetch brings stays in the buffer).
+
+Latency: a traced value (one its sender stamped) is measured when the receiver hands it
+to its caller, and the measurement travels with the receiver's next get, or its close
+(see :mod:`klaw_ray.ray._latency`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,11 @@ its values) makes the next ``send``, ``send_batch``, ``flush`` or ``close`` rais
 error with the values that were not delivered in its ``undelivered`` attribute, so
 nothing is dropped without the caller knowing.
 
+Tracing (``telemetry.trace_sample_rate`` above 0): a seeded sampler in the handle picks
+the values stamped with the wall clock at their ``send`` call; the stamps travel with
+their put (see :mod:`klaw_ray.ray._latency`). A value that is never shipped (its send
+was cancelled while waiting, or failed) takes its stamp with it.
+
 With ``coalesce=False``, ``send`` returns only once its value is in the channel (one
 actor call per value): choose it when the caller must know that, and the default when
 throughput matters (``flush()`` gives the same guarantee for everything sent before it).
@@ -225,6 +230,7 @@ class RaySender(RayHandle, Generic[T]):
     def _fail_pending(self, state: _SendState, failure: BaseException) -> None:
         while state.pending:
             pending = state.pending.popleft()
+            state.stamps.pop(id(pending.item), None)  # never sent: no stale stamp stays
             if not pending.future.done():
                 pending.future.set_exception(_again(failure, self._metadata.name))
 
