@@ -235,6 +235,7 @@ async def test_rate_zero_traces_nothing(exporter: tuple[KlawConfig, str]) -> Non
     await rx.close()
     stats = await tx.stats()
     assert stats.total_received == 20
+    assert stats.errors == {}  # the end of the stream is no refusal
     assert stats.latency == LatencyHistogram(counts=(0,) * (len(LATENCY_BUCKETS) + 1))
     at = {"channel": label, "namespace": config.ray.namespace}
     assert _of(_scrape(url), "klaw_channel_latency_seconds_count", **at) == 0

@@ -90,7 +90,6 @@ _CLOSE = msgspec.msgpack.Decoder(CloseRequest)
 _ERROR_CODES: dict[Status, str] = {
     "full": "channel.full",
     "empty": "channel.empty",
-    "ended": "channel.end_of_stream",
     "handle_closed": "channel.handle_closed",
     "peer_closed": "channel.peer_closed",
     "sender_lost": "channel.sender_lost",
@@ -100,8 +99,9 @@ _ERROR_CODES: dict[Status, str] = {
 }
 """The code each refusal is counted under in ``ChannelStats.errors``: the wire error
 code of what the handle raises or returns, and ``channel.busy`` / ``channel.invalid`` for
-the two refusals a handle reports as a ``ChannelBackendError``. ``"ok"`` and
-``"withdrawn"`` (the caller gave the call up) are not refusals."""
+the two refusals a handle reports as a ``ChannelBackendError``. ``"ok"``, ``"ended"``
+(the end of the stream, which every receiver meets: a completion, not a failure) and
+``"withdrawn"`` (the caller gave the call up) are not counted."""
 
 
 class _Checkpoint(msgspec.Struct, frozen=True, gc=False):
