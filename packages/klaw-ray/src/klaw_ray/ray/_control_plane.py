@@ -99,9 +99,7 @@ def _apply(core: ChannelCore, channel: str, message: object) -> None:
         )
     named = message.header.channel_id
     if named and named != channel:
-        raise _Refused(
-            WRONG_CHANNEL, f"this is the actor of channel {channel!r}, not of {named!r}"
-        )
+        raise _Refused(WRONG_CHANNEL, f"this is the actor of channel {channel!r}, not of {named!r}")
     action = message.action
     if action == "create":
         raise _Refused(

@@ -49,8 +49,8 @@ async def pause_channel(
     """Pause a named channel: senders wait, queued values are still delivered.
 
     From the answer on, the channel grants senders no more room: ``send`` waits (its
-    timeout and cancellation work as on a full channel) and ``try_send`` raises
-    ``ChannelFullError``; values already queued, and those a sender held room for
+    timeout and cancellation work as on a full channel) and ``try_send`` answers
+    ``Err(ChannelFull(...))``; values already queued, and those a sender held room for
     before the pause, still reach receivers. Pausing a paused channel changes nothing.
     A durable channel stays paused across actor restarts.
 

@@ -629,8 +629,10 @@ class ChannelStore:
                 )
             )
             row = conn.execute("SELECT capacity, paused, shut FROM settings").fetchone()
-            settings = StoredSettings() if row is None else StoredSettings(
-                row[0], bool(row[1]), bool(row[2])
+            settings = (
+                StoredSettings()
+                if row is None
+                else StoredSettings(row[0], bool(row[1]), bool(row[2]))
             )
         self._has_channel = True
         return Snapshot(meta, inc, counters, entries, handles, writers, settings)
