@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ChannelRow",
     "ClusterUnreachableError",
+    "Sample",
     "add_channels_parser",
     "connect",
+    "render_table",
     "rows_between",
     "run_channels",
 ]
@@ -129,13 +131,21 @@ class ChannelRow:
 
 
 @dataclass(frozen=True, slots=True)
-class _Sample:
+class Sample:
+    """The statistics of a namespace's named channels, read at one moment.
+
+    Attributes:
+        at: ``time.monotonic()`` once every channel answered.
+        stats: Each channel's statistics, by name.
+        errors: Why a channel's statistics could not be read, by name.
+    """
+
     at: float
     stats: dict[str, ChannelStats]
     errors: dict[str, str]
 
 
-def rows_between(before: _Sample | None, after: _Sample) -> list[ChannelRow]:
+def rows_between(before: Sample | None, after: Sample) -> list[ChannelRow]:
     """Combine two samples into rows, sorted by name; rates need a channel in both."""
     rows = [ChannelRow(name, error=error) for name, error in after.errors.items()]
     for name, stats in after.stats.items():
@@ -167,7 +177,7 @@ def rows_between(before: _Sample | None, after: _Sample) -> list[ChannelRow]:
     return sorted(rows, key=lambda row: row.name)
 
 
-async def _sample(namespace: str, config: KlawConfig) -> _Sample:
+async def _sample(namespace: str, config: KlawConfig) -> Sample:
     """Every named channel's statistics in ``namespace``, read concurrently."""
     from klaw_ray.ray import ChannelNotFoundError, channel_stats, list_channels  # noqa: PLC0415
 
@@ -188,7 +198,7 @@ async def _sample(namespace: str, config: KlawConfig) -> _Sample:
             errors[name] = f"{type(result).__name__}: {result}".splitlines()[0]
         else:
             raise result  # KeyboardInterrupt, CancelledError: not the channel's doing
-    return _Sample(at, stats, errors)
+    return Sample(at, stats, errors)
 
 
 def connect(address: str | None, namespace: str) -> str:

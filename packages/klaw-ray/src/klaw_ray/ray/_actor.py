@@ -16,6 +16,10 @@ acknowledgement, a close and ``stats()`` always get through. Each process using 
 channel also keeps one ``hold`` call waiting, for liveness (see
 :mod:`klaw_ray.ray._liveness`).
 
+Operators act on a channel through :meth:`RayChannelActor.control`, which takes a
+klaw-wire ``ControlMessage`` (pause, resume, resize, close; see
+:mod:`klaw_ray.ray._control_plane`) and answers with an ``Ack`` or a ``WireError``.
+
 Failure: every answer carries the actor's incarnation. A restarted actor of a channel
 that is not durable has lost its values; it answers ``"restarted"`` to every request
 from a handle of the old incarnation, so that the handle raises instead of carrying on
