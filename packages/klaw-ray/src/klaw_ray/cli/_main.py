@@ -1,4 +1,4 @@
-"""The ``klaw`` command line: ``demo``, ``bench``, ``config`` and ``wire``.
+"""The ``klaw`` command line: ``demo``, ``bench``, ``channels``, ``config`` and ``wire``.
 
 Every subcommand has ``--help``. Errors are one line on standard error and a non-zero
 exit status (1 for a failure, 2 for a usage error, 130 when interrupted), never a
@@ -75,6 +75,10 @@ def _build_parser() -> _Parser:
     bench.add_argument("--no-ray", action="store_true", help="skip the Ray comparisons")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
 
+    from klaw_ray.cli._channels import add_channels_parser  # noqa: PLC0415 - rich, no Ray
+
+    add_channels_parser(commands)
+
     for name, summary in (
         ("config", "check, show or write a klaw configuration file (klaw config --help)"),
         ("wire", "inspect captured klaw-wire frames (klaw wire --help)"),
@@ -123,6 +127,12 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _channels(args: argparse.Namespace) -> int:
+    from klaw_ray.cli._channels import run_channels  # noqa: PLC0415 - keep `klaw --help` fast
+
+    return run_channels(args)
+
+
 def _forward(command: str, arguments: Sequence[str]) -> int:
     if command == "config":
         from klaw_config import main as config_main  # noqa: PLC0415
@@ -149,9 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments and arguments[0] in ("config", "wire"):
             return _forward(arguments[0], arguments[1:])
         args = parser.parse_args(arguments)
-        if args.command == "demo":
-            return _demo(args)
-        return _bench(args)
+        commands = {"demo": _demo, "bench": _bench, "channels": _channels}
+        return commands[args.command](args)
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
