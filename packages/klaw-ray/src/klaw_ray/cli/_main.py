@@ -85,6 +85,9 @@ def _build_parser() -> _Parser:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from klaw_config import load_config  # noqa: PLC0415 - keep `klaw --help` fast
+
+    config = load_config()  # a bad configuration fails before anything starts
     # The first line comes before anything slow is imported or started.
     print(
         f"klaw demo: moving {args.messages:,} orders through a {args.backend} channel "
@@ -92,7 +95,6 @@ def _demo(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    from klaw_config import load_config  # noqa: PLC0415 - keep `klaw --help` fast
     from klaw_ray.cli._demo import DemoOptions, run_demo  # noqa: PLC0415
     from klaw_ray.cli._progress import Reporter  # noqa: PLC0415
 
@@ -103,7 +105,6 @@ def _demo(args: argparse.Namespace) -> int:
         consumers=args.consumers,
         capacity=args.capacity,
     )
-    config = load_config()  # a bad configuration fails before anything starts
     reporter = Reporter()
     report = asyncio.run(run_demo(options, config, reporter))
     reporter.table(report.table())
