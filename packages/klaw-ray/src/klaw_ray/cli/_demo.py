@@ -11,6 +11,12 @@ that awaits channel calls in its own event loop holds its CPU while it waits, so
 default ``num_cpus=1`` producers and consumers on a small node could wait on each other
 forever. Latency is measured from the time a producer stamped into each record to the
 time a consumer took it, on one machine's clock.
+
+Producers and consumers start together; each producer waits until every consumer has
+asked the channel for values before it stamps its first order, so worker start-up is
+neither serial nor counted as latency. Each phase (Ray start, workers ready, moving,
+shutdown) is announced on a :class:`~klaw_ray.cli._progress.Reporter` and timed, and
+while orders move a bar shows how many the channel has handed out, from its statistics.
 """
 
 from __future__ import annotations
