@@ -32,7 +32,7 @@ import msgspec
 from rich import box
 from rich.table import Table
 
-from klaw_config import load_config
+from klaw_config import KlawConfig, load_config
 from klaw_ray.cli._progress import Reporter
 from klaw_ray.cli._records import Order
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
@@ -283,13 +283,12 @@ def _local(quick: bool) -> Iterator[Comparison]:
     )
 
 
-async def _ray(quick: bool, record: Callable[[Comparison], None]) -> None:
+async def _ray(quick: bool, config: KlawConfig, record: Callable[[Comparison], None]) -> None:
     """The Ray channel comparisons, each passed to ``record`` as soon as it is measured."""
     from ray.util.queue import Queue  # noqa: PLC0415 - only this part needs Ray
 
     from klaw_ray.factory import channel  # noqa: PLC0415
 
-    config = load_config()
     rounds = 50 if quick else 300
     total, batch = (2_000, 500) if quick else (20_000, 500)
     orders = [_sample_order(i) for i in range(total)]
@@ -439,22 +438,8 @@ def run_bench(reporter: Reporter, *, quick: bool = False, ray: bool = True) -> B
 def _run_ray_comparisons(
     reporter: Reporter, quick: bool, record: Callable[[Comparison], None]
 ) -> None:
-    import ray as ray_module  # noqa: PLC0415 - imports Ray
-
-    from klaw_ray.ray._runtime import ensure_ray  # noqa: PLC0415
+    from klaw_ray.cli._session import ray_session  # noqa: PLC0415 - imports Ray
 
     config = load_config()
-    started = False
-    if not ray_module.is_initialized():
-        address = config.ray.address
-        doing = (
-            "starting Ray on 127.0.0.1 ..." if address is None else f"joining Ray at {address} ..."
-        )
-        with reporter.step(doing, "Ray ready"):
-            started = ensure_ray(config)
-    try:
-        asyncio.run(_ray(quick, record))
-    finally:
-        if started:
-            with reporter.step("shutting Ray down ...", "Ray shut down"):
-                ray_module.shutdown()
+    with ray_session(reporter, config):
+        asyncio.run(_ray(quick, config, record))

@@ -268,16 +268,21 @@ async def _watch(monitor: Receiver[Order], reporter: Reporter, total: int) -> No
 
 
 async def _move(
-    rx: Receiver[Order], reporter: Reporter, total: int, work: Any
+    rx: Receiver[Order],
+    reporter: Reporter,
+    total: int,
+    work: Any,
+    phases: list[tuple[str, float]],
 ) -> list[ConsumerSummary]:
     """Await ``work`` (the consumers' summaries) while a bar shows the orders received."""
-    with reporter.step(f"moving {total:,} orders ...", f"moved {total:,} orders"):
+    with reporter.step(f"moving {total:,} orders ...", f"moved {total:,} orders") as step:
         watcher = asyncio.ensure_future(_watch(rx, reporter, total))
         try:
             summaries: list[ConsumerSummary] = await work
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+    phases.append(("moving", step.seconds))
     return summaries
 
 
@@ -289,20 +294,17 @@ async def _run_local(
     producers = [asyncio.ensure_future(produce(tx.clone(), f, n)) for f, n in shares]
     consumers = [asyncio.ensure_future(consume(rx.clone())) for _ in range(options.consumers)]
     await tx.close()
-    started = time.perf_counter()
     try:
 
         async def work() -> list[ConsumerSummary]:
             await asyncio.gather(*producers)
             return list(await asyncio.gather(*consumers))
 
-        summaries = await _move(rx, reporter, options.messages, work())
+        return await _move(rx, reporter, options.messages, work(), phases)
     finally:
         for task in (*producers, *consumers):
             task.cancel()
         await rx.close()
-    phases.append(("moving", time.perf_counter() - started))
-    return summaries
 
 
 async def _run_ray(
@@ -334,7 +336,6 @@ async def _run_ray(
             await rx.close()
             raise
     phases.append(("workers ready", step.seconds))
-    started = time.perf_counter()
     try:
 
         async def work() -> list[ConsumerSummary]:
@@ -342,13 +343,11 @@ async def _run_ray(
             summaries: list[ConsumerSummary] = await asyncio.gather(*consumers)
             return summaries
 
-        summaries = await _move(rx, reporter, options.messages, work())
+        return await _move(rx, reporter, options.messages, work(), phases)
     finally:
         for ref in refs:
             ray.cancel(ref, force=True)
         await rx.close()
-    phases.append(("moving", time.perf_counter() - started))
-    return summaries
 
 
 async def _await_workers(rx: Receiver[Order], consumers: int, refs: list[Any]) -> None:
@@ -413,30 +412,13 @@ async def run_demo(options: DemoOptions, config: KlawConfig, reporter: Reporter)
             failed.
     """
     phases: list[tuple[str, float]] = []
-    started_ray = False
     if options.backend == "ray":
-        import ray  # noqa: PLC0415 - the Ray backend is imported only when used
+        from klaw_ray.cli._session import ray_session  # noqa: PLC0415 - imports Ray
 
-        from klaw_ray.ray._runtime import ensure_ray  # noqa: PLC0415
-
-        if not ray.is_initialized():
-            address = config.ray.address
-            doing = (
-                "starting Ray on 127.0.0.1 ..."
-                if address is None
-                else f"joining Ray at {address} ..."
-            )
-            with reporter.step(doing, "Ray ready") as step:
-                started_ray = ensure_ray(config)
-            phases.append(("Ray start", step.seconds))
-    try:
-        run = _run_ray if options.backend == "ray" else _run_local
-        summaries = await run(options, config, reporter, phases)
-    finally:
-        if started_ray:
-            with reporter.step("shutting Ray down ...", "Ray shut down") as step:
-                ray.shutdown()
-            phases.append(("shutdown", step.seconds))
+        with ray_session(reporter, config, phases):
+            summaries = await _run_ray(options, config, reporter, phases)
+    else:
+        summaries = await _run_local(options, config, reporter, phases)
     active = [s for s in summaries if s.order_ids]
     seconds = (
         (max(s.last_received_ns for s in active) - min(s.first_sent_ns for s in active)) / 1e9
