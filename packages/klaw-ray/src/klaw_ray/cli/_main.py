@@ -90,7 +90,17 @@ def _build_parser() -> _Parser:
 
 def _demo(args: argparse.Namespace) -> int:
     from klaw_config import load_config  # noqa: PLC0415 - keep `klaw --help` fast
-    from klaw_ray.cli._demo import DemoOptions, DemoReport, progress_bar, run_demo  # noqa: PLC0415
+
+    config = load_config()  # a bad configuration fails before anything starts
+    # The first line comes before anything slow is imported or started.
+    print(
+        f"klaw demo: moving {args.messages:,} orders through a {args.backend} channel "
+        f"({args.producers} producers, {args.consumers} consumers)",
+        file=sys.stderr,
+        flush=True,
+    )
+    from klaw_ray.cli._demo import DemoOptions, run_demo  # noqa: PLC0415
+    from klaw_ray.cli._progress import Reporter  # noqa: PLC0415
 
     options = DemoOptions(
         backend=args.backend,
@@ -99,31 +109,22 @@ def _demo(args: argparse.Namespace) -> int:
         consumers=args.consumers,
         capacity=args.capacity,
     )
-    config = load_config()  # a bad configuration fails before anything starts
-    where = "an embedded or configured Ray cluster" if args.backend == "ray" else "this process"
-    status = (
-        f"klaw demo: moving {args.messages:,} orders through a {args.backend} channel in {where}"
-    )
-
-    async def announced() -> DemoReport:
-        # Printed from inside the event loop, so that a Ctrl-C right after it is
-        # handled by asyncio.run like any other.
-        print(status, file=sys.stderr, flush=True)
-        return await run_demo(options, config, progress_bar())
-
-    report = asyncio.run(announced())
-    print(report.table())
+    reporter = Reporter()
+    report = asyncio.run(run_demo(options, config, reporter))
+    reporter.table(report.table())
     return 0 if report.exactly_once else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
     from klaw_ray.cli._bench import run_bench  # noqa: PLC0415 - keep `klaw --help` fast
+    from klaw_ray.cli._progress import Reporter  # noqa: PLC0415
 
-    report = run_bench(quick=args.quick, ray=not args.no_ray)
-    print(report.table())
+    reporter = Reporter()
+    report = run_bench(reporter, quick=args.quick, ray=not args.no_ray)
+    reporter.table(report.table())
     if args.json:
         report.write_json(args.json)
-        print(f"wrote {args.json}")
+        reporter.status(f"wrote {args.json}")
     return 0
 
 
