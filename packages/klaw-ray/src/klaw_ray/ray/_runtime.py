@@ -80,12 +80,12 @@ def ensure_ray(config: KlawConfig) -> bool:
     With ``ray.address`` unset, start an embedded single-node instance that listens on
     127.0.0.1 only, with no dashboard. Otherwise join the cluster at that address.
 
-    Args:
-        config: The configuration (``ray.address``, ``ray.namespace``).
-
     With ``telemetry.enabled``, a Ray that this call started or joined also gets the
     metrics exporter (:func:`~klaw_ray.start_metrics_exporter`), started without
     waiting for it: the first channel created checks that it listens.
+
+    Args:
+        config: The configuration (``ray.address``, ``ray.namespace``).
 
     Returns:
         ``True`` if this call started or joined Ray, ``False`` if it was already running.
@@ -133,7 +133,7 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def backend_error(
-    exc: BaseException, actor_name: str, namespace: str, channel_id: str = ""
+    exc: BaseException, actor_name: str, namespace: str, channel_id: str = "", detail: str = ""
 ) -> ChannelBackendError:
     """Describe a Ray failure reaching a channel actor as a ``ChannelBackendError``."""
     return ChannelBackendError(
@@ -142,6 +142,7 @@ def backend_error(
         cause=describe_failure(exc),
         actor_name=actor_name,
         namespace=namespace,
+        detail=detail,
     )
 
 
