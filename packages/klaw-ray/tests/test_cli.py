@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,13 @@ import pytest
 from klaw_wire import Ack, DataMessage, encode_frame
 
 KLAW = [str(Path(sys.executable).with_name("klaw"))]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
@@ -85,7 +93,9 @@ def test_demo_on_the_local_backend_reports_plainly_to_a_pipe() -> None:
 @pytest.mark.ray
 @pytest.mark.slow
 def test_demo_on_an_embedded_ray_instance_reports_each_phase() -> None:
-    completed = _run("demo", "--messages", "600", timeout=240)
+    # Its metrics on a port of its own: other programs on this machine may hold 9464.
+    port = str(_free_port())
+    completed = _run("demo", "--messages", "600", timeout=240, KLAW_TELEMETRY_METRICS_PORT=port)
     assert completed.returncode == 0, completed.stderr[-3000:]
     _assert_plain(completed.stdout)
     _assert_plain(completed.stderr)

@@ -172,7 +172,9 @@ class TelemetryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
     ] = 9464
     trace_sample_rate: Annotated[
         SampleRate,
-        msgspec.Meta(description="Fraction of channel operations traced: 0.0 none, 1.0 all."),
+        msgspec.Meta(
+            description="Fraction of sent values traced (latency histogram): 0.0 none, 1.0 all."
+        ),
     ] = 0.1
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from klaw_ray.factory import Backend, DeliveryMode, channel
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
-from klaw_ray.stats import ChannelStats, ReaderInfo
+from klaw_ray.stats import LATENCY_BUCKETS, ChannelStats, LatencyHistogram, ReaderInfo
 from klaw_wire import (
     ChannelBackend,
     ChannelBackendError,
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         ChannelMetadata,
         ChannelNotFoundError,
         Delivery,
+        MetricsPortError,
         RayChannelActor,
         RayReceiver,
         RayReferenceReceiver,
@@ -68,10 +69,12 @@ if TYPE_CHECKING:
         reference_channel,
         resize_channel,
         resume_channel,
+        start_metrics_exporter,
     )
 
 __all__ = [
     "CHANNEL_ACTOR_PREFIX",
+    "LATENCY_BUCKETS",
     "Backend",
     "ChannelBackend",
     "ChannelBackendError",
@@ -92,8 +95,10 @@ __all__ = [
     "EndOfStreamError",
     "HandleClosed",
     "HandleClosedError",
+    "LatencyHistogram",
     "LocalReceiver",
     "LocalSender",
+    "MetricsPortError",
     "PeerClosed",
     "PeerClosedError",
     "RayChannelActor",
@@ -121,6 +126,7 @@ __all__ = [
     "reference_channel",
     "resize_channel",
     "resume_channel",
+    "start_metrics_exporter",
 ]
 
 # The Ray backend's names: importing klaw_ray.ray imports Ray, so they load on first use.
@@ -130,6 +136,7 @@ _RAY_NAMES = frozenset(
         "ChannelMetadata",
         "ChannelNotFoundError",
         "Delivery",
+        "MetricsPortError",
         "RayChannelActor",
         "RayReceiver",
         "RayReferenceReceiver",
@@ -146,6 +153,7 @@ _RAY_NAMES = frozenset(
         "reference_channel",
         "resize_channel",
         "resume_channel",
+        "start_metrics_exporter",
     }
 )
 

@@ -10,7 +10,9 @@ handles, the channel actor, the messages they exchange, Ray start-up, the pickli
 from __future__ import annotations
 
 from klaw_ray.ray._actor import RayChannelActor
+from klaw_ray.ray._exporter import MetricsPortError
 from klaw_ray.ray._messages import ChannelMetadata
+from klaw_ray.ray._metrics import start_metrics_exporter
 from klaw_ray.ray._named import ChannelNotFoundError, delete_channel, get_channel, list_channels
 from klaw_ray.ray._naming import CHANNEL_ACTOR_PREFIX
 from klaw_ray.ray._open import ray_channel, reference_channel
@@ -31,6 +33,7 @@ __all__ = [
     "ChannelMetadata",
     "ChannelNotFoundError",
     "Delivery",
+    "MetricsPortError",
     "RayChannelActor",
     "RayReceiver",
     "RayReferenceReceiver",
@@ -47,4 +50,5 @@ __all__ = [
     "reference_channel",
     "resize_channel",
     "resume_channel",
+    "start_metrics_exporter",
 ]

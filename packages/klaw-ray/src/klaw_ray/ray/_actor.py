@@ -45,6 +45,7 @@ from klaw_ray._arguments import UNBOUNDED
 from klaw_ray.ray._control_plane import apply_control
 from klaw_ray.ray._core import ChannelCore, Entry, Journal, Problem
 from klaw_ray.ray._durable import RESTART_GRACE, DurableChannel, describe_type
+from klaw_ray.ray._latency import LatencyRecorder
 from klaw_ray.ray._messages import (
     AckRequest,
     ChannelMetadata,
@@ -54,6 +55,7 @@ from klaw_ray.ray._messages import (
     PutRequest,
     ReserveRequest,
     SendAnswer,
+    Status,
     encode_message,
 )
 from klaw_ray.ray._naming import now_ms
@@ -90,6 +92,22 @@ _RESERVE = msgspec.msgpack.Decoder(ReserveRequest)
 _GET = msgspec.msgpack.Decoder(GetRequest)
 _ACK = msgspec.msgpack.Decoder(AckRequest)
 _CLOSE = msgspec.msgpack.Decoder(CloseRequest)
+
+_ERROR_CODES: dict[Status, str] = {
+    "full": "channel.full",
+    "empty": "channel.empty",
+    "handle_closed": "channel.handle_closed",
+    "peer_closed": "channel.peer_closed",
+    "sender_lost": "channel.sender_lost",
+    "restarted": "channel.restarted",
+    "busy": "channel.busy",
+    "invalid": "channel.invalid",
+}
+"""The code each refusal is counted under in ``ChannelStats.errors``: the wire error
+code of what the handle raises or returns, and ``channel.busy`` / ``channel.invalid`` for
+the two refusals a handle reports as a ``ChannelBackendError``. ``"ok"``, ``"ended"``
+(the end of the stream, which every receiver meets: a completion, not a failure) and
+``"withdrawn"`` (the caller gave the call up) are not counted."""
 
 
 class _Checkpoint(msgspec.Struct, frozen=True, gc=False):
@@ -227,6 +245,15 @@ class RayChannelActor(Generic[T]):
         self._watched: set[str] = set()
         self._expiry: asyncio.Task[None] | None = None
         self._grace: asyncio.Task[None] | None = None
+        self._errors: dict[str, int] = {}
+        self._latency = LatencyRecorder()
+        self._traced = False  # whether any put carried stamps (else answers skip them)
+
+    def _count(self, status: Status) -> None:
+        """Count a refusal by its error code (``ChannelStats.errors``)."""
+        code = _ERROR_CODES.get(status)
+        if code is not None:
+            self._errors[code] = self._errors.get(code, 0) + 1
 
     def _commit(self) -> None:
         """Write what the last operation changed, for a durable channel (else nothing).
@@ -314,6 +341,7 @@ class RayChannelActor(Generic[T]):
 
     def _send_answer(self, problem: Problem, **fields: Any) -> bytes:
         status, error = problem
+        self._count(status)
         return encode_message(
             SendAnswer(status=status, incarnation=self._incarnation, error=error, **fields)
         )
@@ -358,6 +386,7 @@ class RayChannelActor(Generic[T]):
         incarnation = self._incarnation
         problem = self._stale(put.incarnation) or core.sender_problem(put.handle_id, put.process)
         if problem:
+            self._count(problem[0])
             return SendAnswer(status=problem[0], incarnation=incarnation, error=problem[1])
         writer = core.writer(put.writer, put.handle_id)
         if not await core.take_turn(writer, put.seq):
@@ -365,22 +394,33 @@ class RayChannelActor(Generic[T]):
         try:
             problem = core.sender_problem(put.handle_id, put.process)
             if problem:
+                self._count(problem[0])
                 return SendAnswer(status=problem[0], incarnation=incarnation, error=problem[1])
             try:
                 items: list[Any] = items_of()
-                core.accept(writer, items)
+                entries = core.accept(writer, items)
             except _MALFORMED as exc:
                 # Rejected whole: the values' credit is used up, like the sender's view.
                 spent = min(writer.credit, _count_items(put))
                 writer.credit -= spent
                 core.credit_total -= spent
+                self._count("invalid")
                 return SendAnswer(status="invalid", incarnation=incarnation, error=str(exc))
+            if put.stamps:  # before any await: a get served by this put answers later
+                self._stamp(entries, put.stamps)
         finally:
             core.end_turn(writer, put.seq)
         self._start_expiry()
         writer.need = put.need
         granted = core.grant(writer, put.need, put.ahead) if not core.waiting_senders else 0
         return SendAnswer(incarnation=incarnation, accepted=len(items), granted=granted)
+
+    def _stamp(self, entries: list[Entry], stamps: list[tuple[int, float]]) -> None:
+        """Keep each traced value's send time with it (indexes out of range ignored)."""
+        self._traced = True
+        for index, stamp in stamps:
+            if 0 <= index < len(entries):
+                entries[index].stamp = stamp
 
     @_committing
     async def reserve(self, request: bytes) -> bytes:
@@ -421,8 +461,10 @@ class RayChannelActor(Generic[T]):
 
     # --- receiving ---------------------------------------------------------------------
 
-    def _get_answer(self, problem: Problem) -> bytes:
+    def _get_answer(self, problem: Problem, *, count: bool = True) -> bytes:
         status, error = problem
+        if count:  # an idle poll that ended "empty" is no refusal
+            self._count(status)
         lost = self._core.lost_senders[0] if status == "sender_lost" else ""
         return encode_message(
             GetAnswer(status=status, incarnation=self._incarnation, error=error, lost_sender=lost)
@@ -449,6 +491,8 @@ class RayChannelActor(Generic[T]):
             return self._get_answer(problem)
         handle = core.handles[get.handle_id]
         handle.node_id = get.node_id or handle.node_id
+        if get.observed:
+            self._latency.observe(get.observed)
         core.ack(get.handle_id, get.acked)
         if get.held is not None:  # after acknowledging: what is left and not held is lost
             core.reconcile(get.handle_id, get.held)
@@ -457,7 +501,8 @@ class RayChannelActor(Generic[T]):
             get.handle_id, get.process, get.request, max(1, get.max_items), wait
         )
         if problem:
-            return self._get_answer(problem)
+            idle_poll = problem[0] == "empty" and wait > 0
+            return self._get_answer(problem, count=not idle_poll)
         self._start_expiry()
         return self._entries_answer(entries)
 
@@ -467,14 +512,27 @@ class RayChannelActor(Generic[T]):
         if all(count == 1 for count in deliveries):
             deliveries = []
         items = [entry.item for entry in entries]
+        stamps: list[tuple[int, float]] = []
+        if self._traced:
+            stamps = [(index, entry.stamp) for index, entry in enumerate(entries) if entry.stamp]
         if self._metadata.by_reference:
             return GetAnswer(
-                incarnation=self._incarnation, ids=ids, deliveries=deliveries, refs=tuple(items)
+                incarnation=self._incarnation,
+                ids=ids,
+                deliveries=deliveries,
+                refs=tuple(items),
+                stamps=stamps,
             )
         header = WireHeader(channel_id=self._metadata.name, ts=now_ms())
         data = get_codec_pool().encode(DataMessage(header=header, payload=items))
         return encode_message(
-            GetAnswer(incarnation=self._incarnation, ids=ids, deliveries=deliveries, data=data)
+            GetAnswer(
+                incarnation=self._incarnation,
+                ids=ids,
+                deliveries=deliveries,
+                data=data,
+                stamps=stamps,
+            )
         )
 
     @_committing
@@ -530,6 +588,8 @@ class RayChannelActor(Generic[T]):
         with contextlib.suppress(*_MALFORMED):
             close = _CLOSE.decode(request)
             if not self._stale(close.incarnation):
+                if close.observed:
+                    self._latency.observe(close.observed)
                 self._core.ack(close.handle_id, close.acked)
                 self._core.give_back(close.handle_id, close.unread)
                 self._core.close_handle(close.handle_id)
@@ -613,6 +673,8 @@ class RayChannelActor(Generic[T]):
             paused=core.paused,
             readers_per_node=per_node,
             readers=readers,
+            errors=dict(self._errors),
+            latency=self._latency.snapshot(),
             extras={"name": metadata.name, "namespace": metadata.namespace, "pid": os.getpid()},
         )
 

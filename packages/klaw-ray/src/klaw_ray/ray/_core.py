@@ -60,12 +60,15 @@ class Entry:
 
     ``pos`` orders the queue when it is rebuilt from a durable channel's database: new
     values get increasing positions, values put back at the head decreasing ones.
+    ``stamp`` is the Unix time its sender stamped it with when it was traced (0 when
+    not; not kept in a durable channel's database).
     """
 
     id: int
     item: Any
     deliveries: int = 0
     pos: int = 0
+    stamp: float = 0.0
 
 
 @dataclass(slots=True)
