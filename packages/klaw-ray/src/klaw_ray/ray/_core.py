@@ -573,12 +573,18 @@ class ChannelCore:
         return count
 
     def give_back(self, handle_id: str, ids: list[int]) -> None:
-        """Return leased values that were never handed out, to the head, in order."""
+        """Return leased values that were never handed out, to the head, in order.
+
+        The hand-out is taken back whole: its delivery, its place in ``total_received``
+        and, for a value delivered before, its count in ``redelivered``.
+        """
         entries = []
         for delivery_id in ids:
             lease = self.leases.get(delivery_id)
             if lease is not None and lease.receiver == handle_id:
                 del self.leases[delivery_id]
+                if lease.entry.deliveries > 1:
+                    self.redelivered -= 1
                 lease.entry.deliveries -= 1
                 self.total_received -= 1
                 entries.append(lease.entry)
