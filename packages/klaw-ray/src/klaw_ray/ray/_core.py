@@ -472,6 +472,10 @@ class ChannelCore:
     ) -> tuple[int, Problem | None]:
         """Grant credit now, or wait (``wait``) until room frees up; FIFO among waiters.
 
+        Only a ``need`` waits: a reserve for ``ahead`` credit alone is answered at once
+        with what there is, as if ``wait`` were false, so that it never holds up the
+        reserves queued behind it while there is room.
+
         Returns:
             ``(granted, problem)``: credit granted, and why none was if so
             (``("full", ...)`` when it must not wait).
@@ -483,7 +487,7 @@ class ChannelCore:
         writer.need = need
         if need <= 0 and ahead <= 0:
             return 0, None
-        now = self._reserve_now(writer, need, ahead, wait=wait)
+        now = self._reserve_now(writer, need, ahead, wait=wait and need > 0)
         if now is not None:
             return now
         waiter = _ReserveWaiter(
