@@ -661,6 +661,30 @@ class CoreMachine(RuleBasedStateMachine):
         if how == "cancel":
             assert call.task.cancelled()
 
+    @precondition(lambda self: bool(self.model.reserves and self.model.queue))
+    @rule(index=_index, max_items=st.integers(1, 3), which=_index)
+    def a_reserve_is_cancelled_as_room_frees(self, index: int, max_items: int, which: int) -> None:
+        """A receiver takes values, which grants room to waiting reserves; one of them is
+        cancelled before it resumes with its grant, whose credit then goes back."""
+        model = self.model
+        receiver = self._pick("receiver", index, sorted(model.open_receivers))
+        if receiver not in model.open_receivers:
+            return
+        taken = self.core.take(receiver, max_items)
+        assert [entry.id for entry in taken] == model.take(receiver, max_items)
+        self._received(receiver, taken)
+        granted = [c for c in model.resolved if c.kind == "reserve" and c.outcome]
+        if granted:
+            call = granted[which % len(granted)]
+            assert isinstance(call.outcome, int)
+            model.resolved.remove(call)
+            call.task.cancel()
+            model.credit[_writer(call.handle)] -= call.outcome
+            model.serve_reservers()
+        self._step()
+        if granted:
+            assert call.task.cancelled()
+
     # --- invariants ---
 
     @invariant()
@@ -859,12 +883,6 @@ def test_a_get_served_just_before_its_receiver_closes_answers_nothing(driver: _D
     assert waiting.result()[0] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ChannelCore.reserve keeps the credit _serve_reservers granted to a waiter "
-    "whose call was cancelled before it resumed: the writer holds credit nobody knows "
-    "of, and the room is gone until that sender closes",
-)
 def test_a_reserve_cancelled_after_its_grant_returns_the_credit() -> None:
     driver = _new_core(1)
     try:

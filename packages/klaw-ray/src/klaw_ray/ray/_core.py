@@ -476,6 +476,10 @@ class ChannelCore:
         with what there is, as if ``wait`` were false, so that it never holds up the
         reserves queued behind it while there is room.
 
+        A waiting reserve that is cancelled grants nothing: credit handed to it just
+        before, which its caller never learns of, goes back to the channel and on to the
+        next waiting reserve.
+
         Returns:
             ``(granted, problem)``: credit granted, and why none was if so
             (``("full", ...)`` when it must not wait).
@@ -496,6 +500,9 @@ class ChannelCore:
         self._reservers.append(waiter)
         try:
             granted = await waiter.future
+        except asyncio.CancelledError:
+            self._take_back(writer, waiter.future)
+            raise
         finally:
             with contextlib.suppress(ValueError):
                 self._reservers.remove(waiter)
@@ -518,6 +525,19 @@ class ChannelCore:
         if self._too_many_waiting():
             return 0, self._busy()
         return None
+
+    def _take_back(self, writer: _Writer, granted: asyncio.Future[int]) -> None:
+        """Return credit granted to a reserve that was cancelled before it answered."""
+        if not granted.done() or granted.cancelled() or self.writers.get(writer.name) is not writer:
+            return  # nothing granted, or the writer closed and its credit went back
+        taken = min(granted.result(), writer.credit)
+        if taken <= 0:
+            return
+        writer.credit -= taken
+        self.credit_total -= taken
+        if self.journal is not None:
+            self.journal.writers.add(writer.name)
+        self._serve_reservers()
 
     def withdraw_reserve(self, writer: str, request: int) -> None:
         """End a waiting ``reserve`` of ``writer`` without granting anything."""
