@@ -525,12 +525,6 @@ async def test_a_batch_refused_for_a_wrong_typed_value_spends_its_credit(actor: 
     assert (await actor.stats()).reserved == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RayChannelActor._put spends the credit of a refused batch (writer.credit and "
-    "core.credit_total) without calling ChannelCore._serve_reservers: the room it frees "
-    "never reaches a reserve that waits for it, and later reserves queue behind that one",
-)
 async def test_the_credit_of_a_refused_batch_reaches_a_waiting_reserve() -> None:
     async with _channel(capacity=2) as actor:
         await _credit(actor, 2)

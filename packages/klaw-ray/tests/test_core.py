@@ -507,6 +507,23 @@ class CoreMachine(RuleBasedStateMachine):
         assert granted == (model.grant(writer, need, ahead) if not model.reserves else 0)
         self._step()
 
+    @precondition(lambda self: any(self.model.credit.values()))
+    @rule(index=_index, count=st.integers(1, 4))
+    def a_put_is_refused(self, index: int, count: int) -> None:
+        """A sender ships values it holds credit for in a batch refused whole (a value of
+        the wrong type): the credit is spent, and the room goes to waiting reserves."""
+        model = self.model
+        with_credit = sorted(s for s in model.open_senders if model.credit.get(_writer(s)))
+        if not with_credit:
+            return
+        sender = self._pick("sender", index, with_credit)
+        writer = _writer(sender)
+        count = min(count, model.credit[writer])
+        self.core.refuse(self.core.writer(writer, sender), count)
+        model.credit[writer] -= count
+        model.serve_reservers()
+        self._step()
+
     # --- receiving ---
 
     @rule(

@@ -365,9 +365,7 @@ class RayChannelActor(Generic[T]):
                 core.accept(writer, items)
             except _MALFORMED as exc:
                 # Rejected whole: the values' credit is used up, like the sender's view.
-                spent = min(writer.credit, _count_items(put))
-                writer.credit -= spent
-                core.credit_total -= spent
+                core.refuse(writer, _count_items(put))
                 return SendAnswer(status="invalid", incarnation=incarnation, error=str(exc))
         finally:
             core.end_turn(writer, put.seq)

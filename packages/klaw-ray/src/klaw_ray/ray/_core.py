@@ -450,6 +450,22 @@ class ChannelCore:
         self._serve_getters()
         return entries
 
+    def refuse(self, writer: _Writer, count: int) -> None:
+        """Use up ``writer``'s credit for ``count`` values of a put refused whole.
+
+        The sender spent that credit when it shipped them, so the writer no longer holds
+        it (never more than it holds); the room it frees goes to the longest-waiting
+        reserve at once, as any room that frees up.
+        """
+        spent = min(writer.credit, max(count, 0))
+        if spent <= 0:
+            return
+        writer.credit -= spent
+        self.credit_total -= spent
+        if self.journal is not None:
+            self.journal.writers.add(writer.name)
+        self._serve_reservers()
+
     def restore(self, items: list[Any]) -> None:
         """Put restored values (a checkpoint's) at the head of the queue, in order.
 
