@@ -496,13 +496,6 @@ async def _deepest_readable_request(actor: Actor) -> int:
     pytest.fail("no nesting decodes as a request")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RayChannelActor._put: a batch refused because a value is nested too deep to "
-    "split keeps its credit: _count_items cannot read the batch either and spends 0, "
-    "although the sender spent credit for every value it shipped (reserved stays up, the "
-    "room is lost until the sender closes)",
-)
 async def test_a_batch_refused_for_a_value_too_deep_to_split_spends_its_credit() -> None:
     async with _channel(None, value_type=None) as actor:
         readable = await _deepest_readable_request(actor)
