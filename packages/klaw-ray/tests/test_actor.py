@@ -557,6 +557,34 @@ async def test_puts_arriving_out_of_seq_order_are_applied_in_seq_order(order: li
         assert _values(await _take(actor)) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("first_gives_up", [False, True])
+async def test_a_put_retried_while_it_waits_for_its_turn_is_applied_once_without_stalling(
+    first_gives_up: bool,
+) -> None:
+    async with _channel() as actor:
+        await _credit(actor, 2)
+        first = asyncio.ensure_future(actor.put(_put(1, [1])))
+        retried = asyncio.ensure_future(actor.put(_put(1, [1])))  # e.g. after a lost reply
+        await _turns()
+        assert (first.done(), retried.done()) == (False, False)  # both wait for seq 0
+        if first_gives_up:
+            first.cancel()
+            await _turns()
+            assert first.cancelled()
+        assert decode_send_answer(await actor.put(_put(0, [0]))).accepted == 1
+        await _turns()  # far less than the turn patience of 30 s, on no clock at all
+        assert retried.done()
+        answers = [decode_send_answer(retried.result())]
+        if not first_gives_up:
+            assert first.done()
+            answers.append(decode_send_answer(first.result()))
+        assert sorted((a.accepted, a.duplicate) for a in answers) == (
+            [(1, False)] if first_gives_up else [(0, True), (1, False)]
+        )
+        assert _values(await _take(actor)) == [0, 1]
+        assert actor._core.writers[W].turns == {}
+
+
 async def test_a_get_that_timed_out_leaves_no_waiter_and_the_next_get_is_served_at_once() -> None:
     async with _channel(poll_seconds=3600) as actor:
         for request in range(5):

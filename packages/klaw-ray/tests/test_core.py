@@ -1005,3 +1005,29 @@ def test_a_reserve_for_ahead_credit_only_never_waits_while_there_is_room() -> No
         assert needing.result() == (1, None)
     finally:
         driver.close()
+
+
+def test_a_put_that_skips_a_gap_after_the_patience_lets_its_retry_answer_at_once() -> None:
+    driver = _new_core(4)
+    try:
+        core, loop = driver.core, driver.loop
+        writer = core.writer(_writer("s0"), "s0")
+        first = loop.create_task(core.take_turn(writer, 1))  # seq 0 never comes
+        driver.settle()
+        loop.now += _core._TURN_PATIENCE / 3
+        retried = loop.create_task(core.take_turn(writer, 1))
+        driver.settle()
+        assert list(writer.turns) == [1]  # one turn for both
+        loop.now += _core._TURN_PATIENCE * 2 / 3
+        driver.settle()
+        assert first.result() is True  # the gap is skipped: seq 1 goes ahead
+        assert not retried.done()
+        core.end_turn(writer, 1)
+        driver.settle()
+        assert retried.result() is False  # applied before: a duplicate, not a second wait
+        assert writer.turns == {}
+        late = loop.create_task(core.take_turn(writer, 0))
+        driver.settle()
+        assert late.result() is False
+    finally:
+        driver.close()

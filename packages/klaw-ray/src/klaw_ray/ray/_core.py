@@ -400,28 +400,35 @@ class ChannelCore:
         """Wait until ``seq`` is ``writer``'s next put; ``False`` if it was applied before.
 
         A gap still open after a patience of 30 s is skipped rather than waited on
-        forever (the earlier put was lost with its caller).
+        forever (the earlier put was lost with its caller). Puts of one ``seq`` (a call
+        retried while the first one still waits) wait for one shared turn: the first to
+        resume applies its values, and the others then find them applied before. A put
+        that gives up waiting (cancelled) leaves the turn to the others; the turn goes
+        once the writer's order passes it (:meth:`end_turn`) or the writer closes.
         """
         if seq <= writer.last_seq:
             return False
         if seq > writer.last_seq + 1:
-            turn = asyncio.get_running_loop().create_future()
-            writer.turns[seq] = turn
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(turn), _TURN_PATIENCE)
-            finally:
-                writer.turns.pop(seq, None)
+            turn = writer.turns.get(seq)
+            if turn is None:
+                turn = writer.turns[seq] = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(turn), _TURN_PATIENCE)
         return seq > writer.last_seq
 
     def end_turn(self, writer: _Writer, seq: int) -> None:
-        """Record ``seq`` as applied and let the writer's next put proceed."""
+        """Record ``seq`` as applied and let the writer's next put proceed.
+
+        Puts still waiting for a turn the writer's order has now passed (retries of a
+        ``seq`` applied, or one whose gap was skipped) proceed too, and find it applied.
+        """
         writer.last_seq = max(writer.last_seq, seq)
         if self.journal is not None:
             self.journal.writers.add(writer.name)
-        following = writer.turns.get(writer.last_seq + 1)
-        if following is not None and not following.done():
-            following.set_result(None)
+        for passed in [waiting for waiting in writer.turns if waiting <= writer.last_seq + 1]:
+            turn = writer.turns.pop(passed)
+            if not turn.done():
+                turn.set_result(None)
 
     def accept(self, writer: _Writer, items: list[Any]) -> list[Entry]:
         """Queue ``items`` (covered by ``writer``'s credit) and hand them to waiting gets.
