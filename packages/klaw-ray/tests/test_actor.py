@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import typing
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -555,6 +556,30 @@ async def test_puts_arriving_out_of_seq_order_are_applied_in_seq_order(order: li
         )
         assert {decode_send_answer(answer).status for answer in answers} == {"ok"}
         assert _values(await _take(actor)) == [0, 1, 2, 3, 4]
+
+
+async def test_a_durable_channel_refuses_a_handle_closed_before_its_actor_restarted(
+    tmp_path: Path,
+) -> None:
+    def durable() -> Actor:  # a new actor process each time, on the same database
+        return RayChannelActor(
+            8, int, "test", "ns", [S], [R], P, durable=True, storage_dir=str(tmp_path)
+        )
+
+    def stop(actor: Actor) -> None:
+        assert actor._durable is not None
+        actor._durable.close()
+
+    first = durable()
+    await first.close_receiver(_close(R))
+    stop(first)
+    restarted = durable()
+    try:
+        assert R in restarted._core.closed
+        answer = _got(await restarted.get(_get()))
+        assert (answer.status, answer.error) == ("handle_closed", "this receiver is closed")
+    finally:
+        stop(restarted)
 
 
 @pytest.mark.parametrize("first_gives_up", [False, True])

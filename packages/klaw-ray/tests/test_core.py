@@ -1031,3 +1031,29 @@ def test_a_put_that_skips_a_gap_after_the_patience_lets_its_retry_answer_at_once
         assert late.result() is False
     finally:
         driver.close()
+
+
+def test_a_core_remembers_only_the_latest_closed_handles(driver: _Driver) -> None:
+    core, kept = driver.core, _core._CLOSED_KEPT
+    core.close_handle("r2")
+    for number in range(kept + 100):
+        handle = f"old{number}"
+        core.register("receiver" if number % 2 else "sender", handle, "p3")
+        if number == 150:
+            core.process_died("p3")  # closes the open ones as lost
+        else:
+            core.close_handle(handle)
+    core.close_handle("r2")  # closing again: the latest now
+    assert len(core.closed) == kept
+    assert [f"old{number}" in core.closed for number in (0, 100, 101)] == [False, False, True]
+    assert core.receiver_problem("r2", "p2") == ("handle_closed", "this receiver is closed")
+    latest = f"old{kept + 98}"
+    assert core.sender_problem(latest, "p3") == ("handle_closed", "this sender is closed")
+    assert core.sender_problem("old150", "p3") == (
+        "handle_closed",
+        "this sender's process was reported dead",
+    )
+    # The channel's own handles are untouched; a forgotten id counts as a new handle.
+    assert sorted(core.handles) == ["r0", "r1", "s0", "s1"]
+    core.register("receiver", "old0", "p3")
+    assert "old0" in core.handles

@@ -49,6 +49,10 @@ Problem = tuple[Status, str]
 
 _TURN_PATIENCE = 30.0
 """Seconds a put waits for an earlier put of its writer before giving up on the gap."""
+_CLOSED_KEPT = 10_000
+"""Most closed handle ids a core remembers, the latest closed: a long-lived channel whose
+handles come and go must not grow without bound. A call from a handle closed longer ago
+than that (a pickled copy used long after its close) is taken for a new handle."""
 
 
 @dataclass(slots=True)
@@ -187,7 +191,7 @@ class ChannelCore:
         self.queue: deque[Entry] = deque()
         self.leases: dict[int, Lease] = {}
         self.handles: dict[str, _Handle] = {}
-        self.closed: dict[str, str] = {}  # handle id -> "closed" | "lost"
+        self.closed: dict[str, str] = {}  # handle id -> "closed" | "lost", latest last
         self.writers: dict[str, _Writer] = {}
         self.credit_total = 0
         self.next_id = 0
@@ -273,7 +277,7 @@ class ChannelCore:
         """
         handle = self.handles.pop(handle_id, None)
         state: Literal["closed", "lost"] = "lost" if lost else "closed"
-        self.closed[handle_id] = state
+        self.remember_closed(handle_id, state)
         if handle is None:
             return
         if self.journal is not None:
@@ -283,6 +287,17 @@ class ChannelCore:
             self._close_sender(handle_id, lost=lost)
         else:
             self._close_receiver(handle_id, lost=lost)
+
+    def remember_closed(self, handle_id: str, state: str) -> None:
+        """Remember ``handle_id`` as closed (``state``: ``"closed"`` or ``"lost"``).
+
+        Only the latest closed ids are kept (a bounded number, ``_CLOSED_KEPT``): the
+        oldest is forgotten first, and closing an id again makes it the latest.
+        """
+        self.closed.pop(handle_id, None)
+        self.closed[handle_id] = state
+        while len(self.closed) > _CLOSED_KEPT:
+            del self.closed[next(iter(self.closed))]
 
     def _close_sender(self, handle_id: str, *, lost: bool) -> None:
         self.sender_seen = True
