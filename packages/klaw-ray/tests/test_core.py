@@ -702,6 +702,38 @@ class CoreMachine(RuleBasedStateMachine):
         if granted:
             assert call.task.cancelled()
 
+    @precondition(lambda self: bool(self.model.gets) and any(self.model.credit.values()))
+    @rule(index=_index, count=st.integers(1, 4), which=_index)
+    def a_get_is_cancelled_as_values_arrive(self, index: int, count: int, which: int) -> None:
+        """A put hands values to waiting gets; one of them is cancelled before it resumes
+        with them, and they go back to the head of the queue, never handed out.
+
+        Only a get without a timeout is cancelled: one with a timeout waits in
+        ``asyncio.wait_for``, which (Python 3.11) answers with a result that arrived
+        before the cancellation instead of raising it.
+        """
+        model = self.model
+        with_credit = sorted(s for s in model.open_senders if model.credit.get(_writer(s)))
+        if not with_credit:
+            return
+        sender = self._pick("sender", index, with_credit)
+        writer = _writer(sender)
+        first = self.sent.get(writer, 0)
+        numbers = list(range(first, first + min(count, model.credit[writer])))
+        self.sent[writer] = numbers[-1] + 1
+        self.core.accept(self.core.writer(writer, sender), [(writer, n) for n in numbers])
+        model.accept(sender, numbers)
+        handed = [c for c in model.resolved if c.kind == "get" and c.outcome and c.deadline is None]
+        if handed:
+            call = handed[which % len(handed)]
+            assert isinstance(call.outcome, list)
+            model.resolved.remove(call)
+            call.task.cancel()
+            model.give_back(call.handle, call.outcome)
+        self._step()
+        if handed:
+            assert call.task.cancelled()
+
     # --- invariants ---
 
     @invariant()
@@ -1057,3 +1089,26 @@ def test_a_core_remembers_only_the_latest_closed_handles(driver: _Driver) -> Non
     assert sorted(core.handles) == ["r0", "r1", "s0", "s1"]
     core.register("receiver", "old0", "p3")
     assert "old0" in core.handles
+
+
+@pytest.mark.parametrize("at_least_once", [True, False])
+def test_a_get_cancelled_after_values_were_handed_to_it_gives_them_back(
+    at_least_once: bool,
+) -> None:
+    driver = _new_core(4, at_least_once=at_least_once)
+    try:
+        waiting, _ = driver.get("r0", wait=None)
+        driver.settle()
+        _fill(driver, 2)  # hands both values to the waiting get (not resumed yet)
+        assert driver.core.leases
+        waiting.cancel()
+        driver.settle()
+        assert waiting.cancelled()
+        core = driver.core
+        assert ([e.id for e in core.queue], core.leases, core.total_received) == ([0, 1], {}, 0)
+        again, _ = driver.get("r1")
+        driver.settle()
+        assert [(e.id, e.deliveries) for e in again.result()[0]] == [(0, 1), (1, 1)]
+        assert driver.core.redelivered == 0
+    finally:
+        driver.close()

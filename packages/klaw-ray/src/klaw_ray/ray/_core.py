@@ -688,6 +688,10 @@ class ChannelCore:
     ) -> tuple[list[Entry], Problem | None]:
         """Take values, waiting up to ``wait`` seconds for the first one.
 
+        A waiting get that is cancelled takes nothing: values handed to it just before,
+        which its caller never sees, go back to the head of the queue as never handed
+        out (see :meth:`give_back`).
+
         Returns:
             ``(entries, problem)``: the values leased to the caller, and when there are
             none, why (``empty``, ``ended``, ``sender_lost``, ``handle_closed``,
@@ -710,6 +714,11 @@ class ChannelCore:
         try:
             with contextlib.suppress(TimeoutError):
                 result = await asyncio.wait_for(asyncio.shield(future), wait)
+        except asyncio.CancelledError:
+            # Values handed over just before the cancellation never reach the caller.
+            if future.done() and not future.cancelled():
+                self.give_back(handle_id, [entry.id for entry in future.result() or []])
+            raise
         finally:
             with contextlib.suppress(ValueError):
                 self._getters.remove(waiter)
