@@ -199,7 +199,8 @@ class _Model:
     next_id: int = 0
     total_received: int = 0
     redelivered: int = 0
-    over: bool = False  # values that came back hold the queue over the capacity
+    over: bool = False  # values that came back (or a resize) hold the queue over capacity
+    paused: bool = False
 
     def free(self) -> int:
         """Room not queued or granted: leases are bounded by what receivers ask for."""
@@ -239,6 +240,8 @@ class _Model:
     # --- sending ---
 
     def grant(self, writer: str, need: int, ahead: int) -> int:
+        if self.paused:
+            return 0
         free = max(0, self.free())  # a queue held over the capacity grants nothing
         granted = min(max(need, 0), free)
         spare = self.capacity // 2 - sum(
@@ -259,7 +262,7 @@ class _Model:
         self.serve_getters()
 
     def serve_reservers(self) -> None:
-        while self.reserves:
+        while self.reserves and not self.paused:
             call = self.reserves[0]
             writer = _writer(call.handle)
             if writer not in self.credit:
@@ -647,6 +650,28 @@ class CoreMachine(RuleBasedStateMachine):
             model._resolve(call, [])
         self._step()
 
+    # --- an operator ---
+
+    @rule(paused=st.booleans())
+    def pause_or_resume(self, paused: bool) -> None:
+        """An operator pauses the channel (no credit granted) or resumes it."""
+        if paused:
+            self.core.pause()
+        else:
+            self.core.resume()
+        self.model.paused = paused
+        self.model.serve_reservers()
+        self._step()
+
+    @rule(capacity=st.integers(min_value=1, max_value=5))
+    def resize(self, capacity: int) -> None:
+        """An operator resizes the channel: nothing queued is dropped."""
+        self.core.resize(capacity)
+        self.model.capacity = capacity
+        self.model.over = self.model.over or self.model.free() < 0
+        self.model.serve_reservers()
+        self._step()
+
     # --- callers giving up ---
 
     @precondition(lambda self: bool(self.model.gets or self.model.reserves))
@@ -739,8 +764,8 @@ class CoreMachine(RuleBasedStateMachine):
     @invariant()
     def capacity_bounds_queued_and_granted(self) -> None:
         core, model = self.core, self.model
-        # Values given back may hold the queue over the capacity; no credit is granted
-        # then, so it is only ever over by what came back.
+        # Values given back, or a smaller capacity, may hold the queue over the capacity;
+        # no credit is granted then, so it is only ever over by what was there.
         assert len(core.queue) + core.credit_total <= core.capacity or model.over
         if model.free() >= 0:
             model.over = False
@@ -773,7 +798,7 @@ class CoreMachine(RuleBasedStateMachine):
         if self.core.waiting_receivers:
             assert not self.core.queue
         if self.core.waiting_senders:
-            assert self.core.free() <= 0
+            assert self.core.free() <= 0 or self.core.paused
 
     @invariant()
     def no_waiter_outlives_its_call(self) -> None:

@@ -73,7 +73,14 @@ class ChannelDefaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
     ] = 1024
     timeout: Annotated[
         TimeoutSeconds,
-        msgspec.Meta(description="Seconds a channel operation waits before it times out."),
+        msgspec.Meta(
+            description=(
+                "Ray channels: seconds a handle keeps retrying a call that Ray reports "
+                "unavailable (the channel's actor restarting or unreachable), counted from "
+                "that first report, before it raises ChannelBackendError; 0 retries "
+                "nothing. A call to an actor gone for good fails at once."
+            )
+        ),
     ] = 30.0
     delivery: Annotated[
         Literal["at_least_once", "at_most_once"],

@@ -58,11 +58,16 @@ if TYPE_CHECKING:
         RayReferenceSender,
         RaySender,
         UnshippableTypeError,
+        channel_stats,
+        close_channel,
         delete_channel,
         get_channel,
         list_channels,
+        pause_channel,
         ray_channel,
         reference_channel,
+        resize_channel,
+        resume_channel,
     )
 
 __all__ = [
@@ -105,12 +110,17 @@ __all__ = [
     "SenderLostError",
     "UnshippableTypeError",
     "channel",
+    "channel_stats",
+    "close_channel",
     "delete_channel",
     "get_channel",
     "list_channels",
     "local_channel",
+    "pause_channel",
     "ray_channel",
     "reference_channel",
+    "resize_channel",
+    "resume_channel",
 ]
 
 # The Ray backend's names: importing klaw_ray.ray imports Ray, so they load on first use.
@@ -126,11 +136,16 @@ _RAY_NAMES = frozenset(
         "RayReferenceSender",
         "RaySender",
         "UnshippableTypeError",
+        "channel_stats",
+        "close_channel",
         "delete_channel",
         "get_channel",
         "list_channels",
+        "pause_channel",
         "ray_channel",
         "reference_channel",
+        "resize_channel",
+        "resume_channel",
     }
 )
 

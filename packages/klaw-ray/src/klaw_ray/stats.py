@@ -52,6 +52,9 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
         lost_senders: Sender handles whose process died without closing them (Ray only).
         incarnation: The channel actor's incarnation; it changes when the actor restarts
             (Ray only).
+        paused: ``True`` while an operator has paused the channel: sends wait and
+            ``try_send`` finds it full, while queued values are still delivered (Ray only;
+            always ``False`` on the local backend).
         readers_per_node: Open receiver handles, counted per Ray node id, once each has
             asked for values (Ray only).
         readers: One :class:`ReaderInfo` per open receiver handle (Ray only); closed
@@ -76,6 +79,7 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     lost: int = 0
     lost_senders: int = 0
     incarnation: int = 0
+    paused: bool = False
     readers_per_node: dict[str, int] = msgspec.field(default_factory=dict)
     readers: tuple[ReaderInfo, ...] = ()
     extras: dict[str, Any] = msgspec.field(default_factory=dict)

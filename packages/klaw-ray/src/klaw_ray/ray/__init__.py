@@ -14,6 +14,13 @@ from klaw_ray.ray._messages import ChannelMetadata
 from klaw_ray.ray._named import ChannelNotFoundError, delete_channel, get_channel, list_channels
 from klaw_ray.ray._naming import CHANNEL_ACTOR_PREFIX
 from klaw_ray.ray._open import ray_channel, reference_channel
+from klaw_ray.ray._operations import (
+    channel_stats,
+    close_channel,
+    pause_channel,
+    resize_channel,
+    resume_channel,
+)
 from klaw_ray.ray._pickling import UnshippableTypeError
 from klaw_ray.ray._receiver import Delivery, RayReceiver
 from klaw_ray.ray._reference import RayReferenceReceiver, RayReferenceSender
@@ -30,9 +37,14 @@ __all__ = [
     "RayReferenceSender",
     "RaySender",
     "UnshippableTypeError",
+    "channel_stats",
+    "close_channel",
     "delete_channel",
     "get_channel",
     "list_channels",
+    "pause_channel",
     "ray_channel",
     "reference_channel",
+    "resize_channel",
+    "resume_channel",
 ]

@@ -16,6 +16,10 @@ acknowledgement, a close and ``stats()`` always get through. Each process using 
 channel also keeps one ``hold`` call waiting, for liveness (see
 :mod:`klaw_ray.ray._liveness`).
 
+Operators act on a channel through :meth:`RayChannelActor.control`, which takes a
+klaw-wire ``ControlMessage`` (pause, resume, resize, close; see
+:mod:`klaw_ray.ray._control_plane`) and answers with an ``Ack`` or a ``WireError``.
+
 Failure: every answer carries the actor's incarnation. A restarted actor of a channel
 that is not durable has lost its values; it answers ``"restarted"`` to every request
 from a handle of the old incarnation, so that the handle raises instead of carrying on
@@ -37,7 +41,9 @@ from typing import Any, Generic, Literal, TypeVar, cast
 import msgspec
 import ray
 
+from klaw_ray._arguments import UNBOUNDED
 from klaw_ray.ray._batch_size import batch_size
+from klaw_ray.ray._control_plane import apply_control
 from klaw_ray.ray._core import ChannelCore, Entry, Journal, Problem
 from klaw_ray.ray._durable import RESTART_GRACE, DurableChannel, describe_type
 from klaw_ray.ray._messages import (
@@ -538,6 +544,32 @@ class RayChannelActor(Generic[T]):
         """Close every handle at once (used when the channel is deleted)."""
         self._core.close_all()
 
+    # --- control plane -----------------------------------------------------------------
+
+    @_committing
+    async def control(self, request: bytes) -> bytes:
+        """Apply an operator's encoded klaw-wire ``ControlMessage`` to the channel.
+
+        ``pause`` stops granting room to senders (sends wait, ``try_send`` finds the
+        channel full) while queued values are still delivered; ``resume`` undoes it;
+        ``resize`` sets the capacity (waiting senders proceed when it grows; nothing
+        queued is dropped when it shrinks); ``close`` closes every sender, this one's
+        and later ones, so receivers drain and then see the end of the stream. A durable
+        channel writes the change before answering, and keeps it across restarts.
+        The message is checked whole before anything changes, on the actor's event loop
+        between two other calls.
+
+        Args:
+            request: An encoded :class:`~klaw_wire.ControlMessage`.
+
+        Returns:
+            An encoded :class:`~klaw_wire.Ack`, or an encoded :class:`~klaw_wire.WireError`
+            for bytes that are not a valid control message (see
+            :mod:`klaw_ray.ray._control_plane` for the codes); never an exception for bad
+            input.
+        """
+        return apply_control(self._core, self._metadata.name, request)
+
     # --- statistics and checkpoints ----------------------------------------------------
 
     async def stats(self) -> ChannelStats:
@@ -561,7 +593,7 @@ class RayChannelActor(Generic[T]):
         metadata = self._metadata
         return ChannelStats(
             backend="ray",
-            capacity=metadata.capacity,
+            capacity=None if core.capacity == UNBOUNDED else core.capacity,
             size=len(core.queue),
             high_watermark=core.high_watermark,
             total_sent=core.total_sent,
@@ -577,6 +609,7 @@ class RayChannelActor(Generic[T]):
             lost=core.lost,
             lost_senders=len(core.lost_senders),
             incarnation=self._incarnation,
+            paused=core.paused,
             readers_per_node=per_node,
             readers=readers,
             extras={"name": metadata.name, "namespace": metadata.namespace, "pid": os.getpid()},

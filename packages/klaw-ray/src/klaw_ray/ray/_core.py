@@ -13,8 +13,11 @@ Invariants (each method restores them before it returns or awaits):
    is bounded by the capacity. Values leased to receivers are bounded apart, by what each
    receiver asks for at once (its prefetch, or its ``recv_batch`` size): counting them
    against the capacity would make a task that sends and then receives wait on itself.
-   Values a receiver gives back (or loses with its process) return to the queue even
-   when that takes it over the capacity; senders then get no credit until it drains.
+   Two things may hold the queue over the capacity for a while, and then senders get no
+   credit until it drains below it: values a receiver gives back (or loses with its
+   process) return to the queue, and an operator's :meth:`~ChannelCore.resize` to less
+   than is queued drops nothing. While the channel is paused (:meth:`~ChannelCore.pause`)
+   no credit is granted at all; credit granted before stays valid.
 2. **Exactly one place per value.** An accepted value is in the queue or leased to one
    receiver, until it is acknowledged (then it is gone) or lost with its receiver in
    at-most-once mode (then ``lost`` counts it).
@@ -94,6 +97,8 @@ class Journal:
     )
     writers: set[str] = field(default_factory=set)
     dropped_writers: set[str] = field(default_factory=set)
+    settings: bool = False
+    """Whether an operator changed the capacity, the pause or the shutdown."""
 
     def changed(self, entry: Entry) -> None:
         """Record that ``entry`` was added or changed (queued, leased, requeued)."""
@@ -113,6 +118,7 @@ class Journal:
             or self.closed
             or self.writers
             or self.dropped_writers
+            or self.settings
         )
 
 
@@ -208,14 +214,24 @@ class ChannelCore:
         self.head_pos = 0
         self.sender_seen = not restarted
         self.receiver_seen = not restarted
+        self.paused = False
+        self.shut = False
         self._getters: deque[_GetWaiter] = deque()
         self._reservers: deque[_ReserveWaiter] = deque()
 
     # --- handles ---------------------------------------------------------------------
 
     def register(self, kind: Literal["sender", "receiver"], handle_id: str, process: str) -> None:
-        """Count a handle as open, held by ``process`` (unless it closed already)."""
+        """Count a handle as open, held by ``process`` (unless it closed already).
+
+        A sender registered after an operator's :meth:`shut_down` is closed at once.
+        """
         if handle_id in self.closed:
+            return
+        if kind == "sender" and self.shut:
+            self.closed[handle_id] = "closed"
+            if self.journal is not None:
+                self.journal.closed[handle_id] = ("sender", "closed")
             return
         now = time.time()
         handle = self.handles.get(handle_id)
@@ -365,6 +381,51 @@ class ChannelCore:
         self._wake_getters()
         self._wake_reservers()
 
+    # --- operator controls -----------------------------------------------------------
+
+    def pause(self) -> None:
+        """Grant no more credit: sends wait (``try_send`` finds the channel full).
+
+        Queued and leased values are untouched and still delivered; credit granted before
+        stays valid, so values already covered by it still arrive. Idempotent.
+        """
+        self.paused = True
+        self._operated()
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`: waiting reserves get credit again, longest-waiting first."""
+        self.paused = False
+        self._operated()
+        self._serve_reservers()
+
+    def resize(self, capacity: int) -> None:
+        """Set the capacity; waiting reserves get the room a larger one frees.
+
+        A smaller capacity drops nothing: values queued beyond it stay and are delivered,
+        and senders get no credit until the queue drains below it.
+
+        Raises:
+            ValueError: ``capacity`` is less than 1.
+        """
+        if capacity < 1:
+            raise ValueError(f"a channel's capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._operated()
+        self._serve_reservers()
+
+    def shut_down(self) -> None:
+        """Close the channel for an operator: every sender, including later ones.
+
+        Receivers drain what is queued and leased, then see the end of the stream.
+        """
+        self.shut = True
+        self._operated()
+        self.close_all()
+
+    def _operated(self) -> None:
+        if self.journal is not None:
+            self.journal.settings = True
+
     def reader_records(self) -> list[_Handle]:
         """The open receiver handles (closed and dead ones are dropped)."""
         return [handle for handle in self.handles.values() if handle.kind == "receiver"]
@@ -376,6 +437,8 @@ class ChannelCore:
         if not self._open("sender", handle_id, process):
             if self.closed.get(handle_id) == "lost":
                 return "handle_closed", "this sender's process was reported dead"
+            if self.shut:
+                return "handle_closed", "an operator closed the channel (klaw channels close)"
             return "handle_closed", "this sender is closed"
         if self.receivers_done():
             return "peer_closed", "every receiver is closed"
@@ -397,8 +460,10 @@ class ChannelCore:
         credit of all writers stays within half the capacity, so that idle senders
         cannot hold the room that others wait for.
         """
-        # Never negative: values given back by a receiver may hold the queue above the
-        # capacity for a while (they are not refused), and then there is no room at all.
+        if self.paused:
+            return 0
+        # Never negative: values given back by a receiver, or a smaller capacity, may
+        # hold the queue above the capacity for a while, and then there is no room at all.
         free = max(0, self.free())
         granted = min(max(need, 0), free)
         spare_room = self.capacity // 2 - sum(
@@ -557,12 +622,17 @@ class ChannelCore:
         if not self._reservers:
             granted = self.grant(writer, need, ahead)
             if granted or not wait:
-                return granted, None if granted else ("full", "the channel is full")
+                return granted, None if granted else self._full()
         elif not wait:
-            return 0, ("full", "the channel is full")
+            return 0, self._full()
         if self._too_many_waiting():
             return 0, self._busy()
         return None
+
+    def _full(self) -> Problem:
+        if self.paused:
+            return "full", "the channel is paused by an operator"
+        return "full", "the channel is full"
 
     def _take_back(self, writer: _Writer, granted: asyncio.Future[int]) -> None:
         """Return credit granted to a reserve that was cancelled before it answered."""

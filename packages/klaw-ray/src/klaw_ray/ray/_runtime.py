@@ -126,7 +126,7 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def backend_error(
-    exc: BaseException, actor_name: str, namespace: str, channel_id: str = ""
+    exc: BaseException, actor_name: str, namespace: str, channel_id: str = "", detail: str = ""
 ) -> ChannelBackendError:
     """Describe a Ray failure reaching a channel actor as a ``ChannelBackendError``."""
     return ChannelBackendError(
@@ -135,6 +135,7 @@ def backend_error(
         cause=describe_failure(exc),
         actor_name=actor_name,
         namespace=namespace,
+        detail=detail,
     )
 
 
