@@ -755,6 +755,9 @@ class CoreMachine(RuleBasedStateMachine):
             model.resolved.remove(call)
             call.task.cancel()
             model.give_back(call.handle, call.outcome)
+            # Fetched, then given back unread, as by a receiver's close: no longer new,
+            # they may reach another receiver after values put later.
+            self.seen.update(call.outcome)
         self._step()
         if handed:
             assert call.task.cancelled()
