@@ -42,6 +42,7 @@ import msgspec
 import ray
 
 from klaw_ray._arguments import UNBOUNDED
+from klaw_ray.ray._batch_size import batch_size
 from klaw_ray.ray._control_plane import apply_control
 from klaw_ray.ray._core import ChannelCore, Entry, Journal, Problem
 from klaw_ray.ray._durable import RESTART_GRACE, DurableChannel, describe_type
@@ -60,7 +61,7 @@ from klaw_ray.ray._messages import (
 )
 from klaw_ray.ray._naming import now_ms
 from klaw_ray.ray._store import StoredMeta
-from klaw_ray.ray._validator import RawItems, _TypeValidator
+from klaw_ray.ray._validator import _TypeValidator
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
 
@@ -401,9 +402,7 @@ class RayChannelActor(Generic[T]):
                 entries = core.accept(writer, items)
             except _MALFORMED as exc:
                 # Rejected whole: the values' credit is used up, like the sender's view.
-                spent = min(writer.credit, _count_items(put))
-                writer.credit -= spent
-                core.credit_total -= spent
+                core.refuse(writer, _count_items(put))
                 self._count("invalid")
                 return SendAnswer(status="invalid", incarnation=incarnation, error=str(exc))
             if put.stamps:  # before any await: a get served by this put answers later
@@ -731,8 +730,9 @@ class RayChannelActor(Generic[T]):
 
 
 def _count_items(put: PutRequest) -> int:
-    """How many values a put claims to carry (0 when its envelope is unreadable)."""
-    try:
-        return len(get_codec_pool().decode_data(bytes(put.envelope), RawItems).payload)
-    except _MALFORMED:
-        return 0
+    """How many values a put carries, read from its envelope's structure alone.
+
+    Not by decoding: a batch refused because a value is nested too deep to decode
+    would count 0 values then (0 also when the envelope is unreadable).
+    """
+    return batch_size(bytes(put.envelope))

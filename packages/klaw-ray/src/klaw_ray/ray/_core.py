@@ -52,6 +52,10 @@ Problem = tuple[Status, str]
 
 _TURN_PATIENCE = 30.0
 """Seconds a put waits for an earlier put of its writer before giving up on the gap."""
+_CLOSED_KEPT = 10_000
+"""Most closed handle ids a core remembers, the latest closed: a long-lived channel whose
+handles come and go must not grow without bound. A call from a handle closed longer ago
+than that (a pickled copy used long after its close) is taken for a new handle."""
 
 
 @dataclass(slots=True)
@@ -196,7 +200,7 @@ class ChannelCore:
         self.queue: deque[Entry] = deque()
         self.leases: dict[int, Lease] = {}
         self.handles: dict[str, _Handle] = {}
-        self.closed: dict[str, str] = {}  # handle id -> "closed" | "lost"
+        self.closed: dict[str, str] = {}  # handle id -> "closed" | "lost", latest last
         self.writers: dict[str, _Writer] = {}
         self.credit_total = 0
         self.next_id = 0
@@ -292,7 +296,7 @@ class ChannelCore:
         """
         handle = self.handles.pop(handle_id, None)
         state: Literal["closed", "lost"] = "lost" if lost else "closed"
-        self.closed[handle_id] = state
+        self.remember_closed(handle_id, state)
         if handle is None:
             return
         if self.journal is not None:
@@ -302,6 +306,17 @@ class ChannelCore:
             self._close_sender(handle_id, lost=lost)
         else:
             self._close_receiver(handle_id, lost=lost)
+
+    def remember_closed(self, handle_id: str, state: str) -> None:
+        """Remember ``handle_id`` as closed (``state``: ``"closed"`` or ``"lost"``).
+
+        Only the latest closed ids are kept (a bounded number, ``_CLOSED_KEPT``): the
+        oldest is forgotten first, and closing an id again makes it the latest.
+        """
+        self.closed.pop(handle_id, None)
+        self.closed[handle_id] = state
+        while len(self.closed) > _CLOSED_KEPT:
+            del self.closed[next(iter(self.closed))]
 
     def _close_sender(self, handle_id: str, *, lost: bool) -> None:
         self.sender_seen = True
@@ -468,28 +483,35 @@ class ChannelCore:
         """Wait until ``seq`` is ``writer``'s next put; ``False`` if it was applied before.
 
         A gap still open after a patience of 30 s is skipped rather than waited on
-        forever (the earlier put was lost with its caller).
+        forever (the earlier put was lost with its caller). Puts of one ``seq`` (a call
+        retried while the first one still waits) wait for one shared turn: the first to
+        resume applies its values, and the others then find them applied before. A put
+        that gives up waiting (cancelled) leaves the turn to the others; the turn goes
+        once the writer's order passes it (:meth:`end_turn`) or the writer closes.
         """
         if seq <= writer.last_seq:
             return False
         if seq > writer.last_seq + 1:
-            turn = asyncio.get_running_loop().create_future()
-            writer.turns[seq] = turn
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(turn), _TURN_PATIENCE)
-            finally:
-                writer.turns.pop(seq, None)
+            turn = writer.turns.get(seq)
+            if turn is None:
+                turn = writer.turns[seq] = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(turn), _TURN_PATIENCE)
         return seq > writer.last_seq
 
     def end_turn(self, writer: _Writer, seq: int) -> None:
-        """Record ``seq`` as applied and let the writer's next put proceed."""
+        """Record ``seq`` as applied and let the writer's next put proceed.
+
+        Puts still waiting for a turn the writer's order has now passed (retries of a
+        ``seq`` applied, or one whose gap was skipped) proceed too, and find it applied.
+        """
         writer.last_seq = max(writer.last_seq, seq)
         if self.journal is not None:
             self.journal.writers.add(writer.name)
-        following = writer.turns.get(writer.last_seq + 1)
-        if following is not None and not following.done():
-            following.set_result(None)
+        for passed in [waiting for waiting in writer.turns if waiting <= writer.last_seq + 1]:
+            turn = writer.turns.pop(passed)
+            if not turn.done():
+                turn.set_result(None)
 
     def accept(self, writer: _Writer, items: list[Any]) -> list[Entry]:
         """Queue ``items`` (covered by ``writer``'s credit) and hand them to waiting gets.
@@ -518,6 +540,22 @@ class ChannelCore:
         self._serve_getters()
         return entries
 
+    def refuse(self, writer: _Writer, count: int) -> None:
+        """Use up ``writer``'s credit for ``count`` values of a put refused whole.
+
+        The sender spent that credit when it shipped them, so the writer no longer holds
+        it (never more than it holds); the room it frees goes to the longest-waiting
+        reserve at once, as any room that frees up.
+        """
+        spent = min(writer.credit, max(count, 0))
+        if spent <= 0:
+            return
+        writer.credit -= spent
+        self.credit_total -= spent
+        if self.journal is not None:
+            self.journal.writers.add(writer.name)
+        self._serve_reservers()
+
     def restore(self, items: list[Any]) -> None:
         """Put restored values (a checkpoint's) at the head of the queue, in order.
 
@@ -540,6 +578,14 @@ class ChannelCore:
     ) -> tuple[int, Problem | None]:
         """Grant credit now, or wait (``wait``) until room frees up; FIFO among waiters.
 
+        Only a ``need`` waits: a reserve for ``ahead`` credit alone is answered at once
+        with what there is, as if ``wait`` were false, so that it never holds up the
+        reserves queued behind it while there is room.
+
+        A waiting reserve that is cancelled grants nothing: credit handed to it just
+        before, which its caller never learns of, goes back to the channel and on to the
+        next waiting reserve.
+
         Returns:
             ``(granted, problem)``: credit granted, and why none was if so
             (``("full", ...)`` when it must not wait).
@@ -551,7 +597,7 @@ class ChannelCore:
         writer.need = need
         if need <= 0 and ahead <= 0:
             return 0, None
-        now = self._reserve_now(writer, need, ahead, wait=wait)
+        now = self._reserve_now(writer, need, ahead, wait=wait and need > 0)
         if now is not None:
             return now
         waiter = _ReserveWaiter(
@@ -560,6 +606,9 @@ class ChannelCore:
         self._reservers.append(waiter)
         try:
             granted = await waiter.future
+        except asyncio.CancelledError:
+            self._take_back(writer, waiter.future)
+            raise
         finally:
             with contextlib.suppress(ValueError):
                 self._reservers.remove(waiter)
@@ -587,6 +636,19 @@ class ChannelCore:
         if self.paused:
             return "full", "the channel is paused by an operator"
         return "full", "the channel is full"
+
+    def _take_back(self, writer: _Writer, granted: asyncio.Future[int]) -> None:
+        """Return credit granted to a reserve that was cancelled before it answered."""
+        if not granted.done() or granted.cancelled() or self.writers.get(writer.name) is not writer:
+            return  # nothing granted, or the writer closed and its credit went back
+        taken = min(granted.result(), writer.credit)
+        if taken <= 0:
+            return
+        writer.credit -= taken
+        self.credit_total -= taken
+        if self.journal is not None:
+            self.journal.writers.add(writer.name)
+        self._serve_reservers()
 
     def withdraw_reserve(self, writer: str, request: int) -> None:
         """End a waiting ``reserve`` of ``writer`` without granting anything."""
@@ -646,12 +708,18 @@ class ChannelCore:
         return count
 
     def give_back(self, handle_id: str, ids: list[int]) -> None:
-        """Return leased values that were never handed out, to the head, in order."""
+        """Return leased values that were never handed out, to the head, in order.
+
+        The hand-out is taken back whole: its delivery, its place in ``total_received``
+        and, for a value delivered before, its count in ``redelivered``.
+        """
         entries = []
         for delivery_id in ids:
             lease = self.leases.get(delivery_id)
             if lease is not None and lease.receiver == handle_id:
                 del self.leases[delivery_id]
+                if lease.entry.deliveries > 1:
+                    self.redelivered -= 1
                 lease.entry.deliveries -= 1
                 self.total_received -= 1
                 entries.append(lease.entry)
@@ -693,6 +761,10 @@ class ChannelCore:
     ) -> tuple[list[Entry], Problem | None]:
         """Take values, waiting up to ``wait`` seconds for the first one.
 
+        A waiting get that is cancelled takes nothing: values handed to it just before,
+        which its caller never sees, go back to the head of the queue as never handed
+        out (see :meth:`give_back`).
+
         Returns:
             ``(entries, problem)``: the values leased to the caller, and when there are
             none, why (``empty``, ``ended``, ``sender_lost``, ``handle_closed``,
@@ -715,6 +787,11 @@ class ChannelCore:
         try:
             with contextlib.suppress(TimeoutError):
                 result = await asyncio.wait_for(asyncio.shield(future), wait)
+        except asyncio.CancelledError:
+            # Values handed over just before the cancellation never reach the caller.
+            if future.done() and not future.cancelled():
+                self.give_back(handle_id, [entry.id for entry in future.result() or []])
+            raise
         finally:
             with contextlib.suppress(ValueError):
                 self._getters.remove(waiter)

@@ -139,7 +139,7 @@ class DurableChannel:
                 core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
                 processes.add(handle.process)
             else:
-                core.closed[handle.handle_id] = handle.state
+                core.remember_closed(handle.handle_id, handle.state)
                 if handle.state == "lost" and handle.kind == "sender":
                     core.lost_senders.append(handle.handle_id)
         orphaned: dict[str, list[int]] = {}
