@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from klaw_config import KlawConfig, RayConfig
+from klaw_config import KlawConfig, RayConfig, load_config
 
 BENCH_NAMESPACE = "klaw-bench"
 BENCHMARKS_DIR = str(Path(__file__).resolve().parent)
@@ -85,6 +85,9 @@ def ray_config() -> Iterator[KlawConfig]:
         assert gcs_address.startswith("127.0.0.1:"), (
             f"Ray advertises {gcs_address}, not a loopback address"
         )
-        yield KlawConfig(ray=RayConfig(namespace=BENCH_NAMESPACE))
+        # Tracing as the environment says (KLAW_TELEMETRY_TRACE_SAMPLE_RATE=0 measures
+        # without it); no exporter: this fixture starts Ray itself.
+        telemetry = load_config().telemetry
+        yield KlawConfig(ray=RayConfig(namespace=BENCH_NAMESPACE), telemetry=telemetry)
     finally:
         ray.shutdown()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import typing
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -496,13 +497,6 @@ async def _deepest_readable_request(actor: Actor) -> int:
     pytest.fail("no nesting decodes as a request")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RayChannelActor._put: a batch refused because a value is nested too deep to "
-    "split keeps its credit: _count_items cannot read the batch either and spends 0, "
-    "although the sender spent credit for every value it shipped (reserved stays up, the "
-    "room is lost until the sender closes)",
-)
 async def test_a_batch_refused_for_a_value_too_deep_to_split_spends_its_credit() -> None:
     async with _channel(None, value_type=None) as actor:
         readable = await _deepest_readable_request(actor)
@@ -525,12 +519,6 @@ async def test_a_batch_refused_for_a_wrong_typed_value_spends_its_credit(actor: 
     assert (await actor.stats()).reserved == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RayChannelActor._put spends the credit of a refused batch (writer.credit and "
-    "core.credit_total) without calling ChannelCore._serve_reservers: the room it frees "
-    "never reaches a reserve that waits for it, and later reserves queue behind that one",
-)
 async def test_the_credit_of_a_refused_batch_reaches_a_waiting_reserve() -> None:
     async with _channel(capacity=2) as actor:
         await _credit(actor, 2)
@@ -568,6 +556,58 @@ async def test_puts_arriving_out_of_seq_order_are_applied_in_seq_order(order: li
         )
         assert {decode_send_answer(answer).status for answer in answers} == {"ok"}
         assert _values(await _take(actor)) == [0, 1, 2, 3, 4]
+
+
+async def test_a_durable_channel_refuses_a_handle_closed_before_its_actor_restarted(
+    tmp_path: Path,
+) -> None:
+    def durable() -> Actor:  # a new actor process each time, on the same database
+        return RayChannelActor(
+            8, int, "test", "ns", [S], [R], P, durable=True, storage_dir=str(tmp_path)
+        )
+
+    def stop(actor: Actor) -> None:
+        assert actor._durable is not None
+        actor._durable.close()
+
+    first = durable()
+    await first.close_receiver(_close(R))
+    stop(first)
+    restarted = durable()
+    try:
+        assert R in restarted._core.closed
+        answer = _got(await restarted.get(_get()))
+        assert (answer.status, answer.error) == ("handle_closed", "this receiver is closed")
+    finally:
+        stop(restarted)
+
+
+@pytest.mark.parametrize("first_gives_up", [False, True])
+async def test_a_put_retried_while_it_waits_for_its_turn_is_applied_once_without_stalling(
+    first_gives_up: bool,
+) -> None:
+    async with _channel() as actor:
+        await _credit(actor, 2)
+        first = asyncio.ensure_future(actor.put(_put(1, [1])))
+        retried = asyncio.ensure_future(actor.put(_put(1, [1])))  # e.g. after a lost reply
+        await _turns()
+        assert (first.done(), retried.done()) == (False, False)  # both wait for seq 0
+        if first_gives_up:
+            first.cancel()
+            await _turns()
+            assert first.cancelled()
+        assert decode_send_answer(await actor.put(_put(0, [0]))).accepted == 1
+        await _turns()  # far less than the turn patience of 30 s, on no clock at all
+        assert retried.done()
+        answers = [decode_send_answer(retried.result())]
+        if not first_gives_up:
+            assert first.done()
+            answers.append(decode_send_answer(first.result()))
+        assert sorted((a.accepted, a.duplicate) for a in answers) == (
+            [(1, False)] if first_gives_up else [(0, True), (1, False)]
+        )
+        assert _values(await _take(actor)) == [0, 1]
+        assert actor._core.writers[W].turns == {}
 
 
 async def test_a_get_that_timed_out_leaves_no_waiter_and_the_next_get_is_served_at_once() -> None:

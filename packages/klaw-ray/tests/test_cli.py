@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,13 @@ import pytest
 from klaw_wire import Ack, DataMessage, encode_frame
 
 KLAW = [str(Path(sys.executable).with_name("klaw"))]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
@@ -58,23 +66,47 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     assert "demo" in completed.stdout
 
 
+def _assert_plain(text: str) -> None:
+    """Output to a pipe: no control codes (colours, cursor moves, redrawn bars)."""
+    assert "\x1b[" not in text, text
+    assert "\r" not in text, text
+
+
 @pytest.mark.slow
-def test_demo_on_the_local_backend() -> None:
+def test_demo_on_the_local_backend_reports_plainly_to_a_pipe() -> None:
     completed = _run("demo", "--backend", "local", "--messages", "3000", "--producers", "3")
     assert completed.returncode == 0, completed.stderr
+    _assert_plain(completed.stdout)
+    _assert_plain(completed.stderr)
     assert "every message received exactly once" in completed.stdout
     assert "3,000" in completed.stdout
-    for row in ("throughput", "wire bytes / message", "pickle bytes / message", "p99"):
+    for row in ("throughput", "wire bytes / message", "pickle bytes / message", "p99", "phases"):
         assert row in completed.stdout
+    status = completed.stderr.splitlines()
+    assert status[0] == (
+        "klaw demo: moving 3,000 orders through a local channel (3 producers, 2 consumers)"
+    )
+    assert status[1] == "moving 3,000 orders ..."
+    assert status[2].startswith("moved 3,000 orders in ")
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_demo_on_an_embedded_ray_instance() -> None:
-    completed = _run("demo", "--messages", "600", timeout=240)
+def test_demo_on_an_embedded_ray_instance_reports_each_phase() -> None:
+    # Its metrics on a port of its own: other programs on this machine may hold 9464.
+    port = str(_free_port())
+    completed = _run("demo", "--messages", "600", timeout=240, KLAW_TELEMETRY_METRICS_PORT=port)
     assert completed.returncode == 0, completed.stderr[-3000:]
+    _assert_plain(completed.stdout)
+    _assert_plain(completed.stderr)
     assert "ray (2 producers, 2 consumers)" in completed.stdout
     assert "every message received exactly once" in completed.stdout
+    status = completed.stderr.splitlines()
+    assert status[1] == "starting Ray on 127.0.0.1 ..."  # right after the first line
+    timed = [line.split(" in ")[0] for line in status if line.endswith(" s")]
+    assert timed == ["Ray ready", "workers ready", "moved 600 orders", "Ray shut down"], status
+    for phase in ("Ray start", "workers ready", "moving", "shutdown"):
+        assert phase in completed.stdout  # the table's phases row
 
 
 @pytest.mark.slow
@@ -121,16 +153,29 @@ def test_a_bad_configuration_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_bench_quick_writes_json(tmp_path: Path) -> None:
+def test_bench_quick_reports_each_comparison_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     completed = _run("bench", "--quick", "--no-ray", "--json", str(out))
     assert completed.returncode == 0, completed.stderr
+    _assert_plain(completed.stdout)
+    _assert_plain(completed.stderr)
     assert "asyncio.Queue" in completed.stdout
     assert "raw msgspec" in completed.stdout
     report = json.loads(out.read_text())
     assert report["machine"]["python"]
     assert {c["baseline"] for c in report["comparisons"]} >= {"raw msgspec", "asyncio.Queue"}
     assert all(c["ratio"] is None or c["ratio"] > 0 for c in report["comparisons"])
+    total = len(report["comparisons"])
+    progress = [line for line in completed.stderr.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in progress] == [
+        f"[{n}/{total}" for n in range(1, total + 1)
+    ]
+    assert progress[-1].endswith("vs asyncio.Queue")
+    for comparison in report["comparisons"]:  # one table row each, whole (not wrapped)
+        assert any(
+            comparison["name"] in line and comparison["baseline"] in line
+            for line in completed.stdout.splitlines()
+        ), comparison
 
 
 def test_config_subcommand_is_klaw_configs_command_line(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from klaw_ray.ray._store import (
     StoredEntry,
     StoredHandle,
     StoredMeta,
+    StoredSettings,
     StoredWriter,
     StoreError,
 )
@@ -520,8 +521,42 @@ def _tamper(path: Path, sql: str) -> None:
 
 def test_a_newer_schema_version_is_refused(store: ChannelStore) -> None:
     store.close()
-    _tamper(store.path, "UPDATE klaw_schema SET version = 2")
-    _refused(store.path, "newer klaw.*schema version 2")
+    newer = _store.SCHEMA_VERSION + 1
+    _tamper(store.path, f"UPDATE klaw_schema SET version = {newer}")
+    _refused(store.path, f"newer klaw.*schema version {newer}")
+
+
+def test_operator_settings_survive_a_reopen(store: ChannelStore) -> None:
+    assert _snapshot(store).settings == StoredSettings()
+    store.commit(Changes(settings=StoredSettings(capacity=7, paused=True)))
+    store = _reopen(store)
+    try:
+        assert _snapshot(store).settings == StoredSettings(capacity=7, paused=True)
+        store.commit(Changes(settings=StoredSettings(capacity=7, shut=True)))
+        assert _snapshot(store).settings == StoredSettings(capacity=7, shut=True)
+    finally:
+        store.close()
+
+
+def test_a_version_1_file_is_upgraded_in_place_keeping_its_channel(store: ChannelStore) -> None:
+    store.commit(Changes(entries=_entries(range(3))))
+    store.close()
+    _tamper(store.path, "DROP TABLE settings")
+    _tamper(store.path, "UPDATE klaw_schema SET version = 1")
+    upgraded = ChannelStore(store.path)
+    try:
+        snapshot = _snapshot(upgraded)
+        assert [entry.id for entry in snapshot.entries] == [0, 1, 2]
+        assert snapshot.settings == StoredSettings()
+        upgraded.commit(Changes(settings=StoredSettings(paused=True)))
+        assert _snapshot(upgraded).settings.paused
+    finally:
+        upgraded.close()
+    conn = sqlite3.connect(store.path)
+    try:
+        assert conn.execute("SELECT version FROM klaw_schema").fetchone() == (2,)
+    finally:
+        conn.close()
 
 
 def test_a_missing_schema_table_is_refused(store: ChannelStore) -> None:

@@ -73,7 +73,14 @@ class ChannelDefaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
     ] = 1024
     timeout: Annotated[
         TimeoutSeconds,
-        msgspec.Meta(description="Seconds a channel operation waits before it times out."),
+        msgspec.Meta(
+            description=(
+                "Ray channels: seconds a handle keeps retrying a call that Ray reports "
+                "unavailable (the channel's actor restarting or unreachable), counted from "
+                "that first report, before it raises ChannelBackendError; 0 retries "
+                "nothing. A call to an actor gone for good fails at once."
+            )
+        ),
     ] = 30.0
     delivery: Annotated[
         Literal["at_least_once", "at_most_once"],
@@ -165,7 +172,9 @@ class TelemetryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
     ] = 9464
     trace_sample_rate: Annotated[
         SampleRate,
-        msgspec.Meta(description="Fraction of channel operations traced: 0.0 none, 1.0 all."),
+        msgspec.Meta(
+            description="Fraction of sent values traced (latency histogram): 0.0 none, 1.0 all."
+        ),
     ] = 0.1
 
 

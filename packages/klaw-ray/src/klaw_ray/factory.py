@@ -175,6 +175,8 @@ async def channel(
             option was given for the local backend.
         klaw_config.ConfigError: No ``config`` was given and loading it failed.
         ChannelBackendError: The Ray backend could not start or reach its actor.
+        MetricsPortError: The Ray backend started Ray with ``telemetry.enabled``, and
+            the metrics endpoint could not listen on ``telemetry.metrics_port``.
 
     Example:
         >>> import asyncio

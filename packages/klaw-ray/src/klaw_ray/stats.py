@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
-__all__ = ["ChannelStats", "ReaderInfo"]
+__all__ = ["LATENCY_BUCKETS", "ChannelStats", "LatencyHistogram", "ReaderInfo"]
 
 
 class ReaderInfo(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -25,6 +25,53 @@ class ReaderInfo(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     registered_at: float = 0.0
     last_seen: float = 0.0
     total_received: int = 0
+
+
+LATENCY_BUCKETS: Final = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+"""Upper bounds, in seconds, of the send-to-receive latency histogram's buckets."""
+
+
+class LatencyHistogram(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """Send-to-receive latencies of a channel's traced values, in buckets.
+
+    A value is traced when its sender sampled it (``telemetry.trace_sample_rate``); its
+    latency runs from the sender's ``send`` call to the moment a receiver hands it to
+    its caller, measured with the two processes' wall clocks (see the metrics guide
+    for the clock-skew caveat across nodes).
+
+    Attributes:
+        bounds: Upper bound of each bucket, in seconds, increasing
+            (:data:`LATENCY_BUCKETS`).
+        counts: Observations per bucket, not cumulative: ``counts[i]`` fell in
+            ``(bounds[i-1], bounds[i]]``; one more entry at the end counts those above
+            the last bound.
+        sum: Sum of all observed latencies, in seconds.
+    """
+
+    bounds: tuple[float, ...] = LATENCY_BUCKETS
+    counts: tuple[int, ...] = ()
+    sum: float = 0.0
+
+    @property
+    def count(self) -> int:
+        """How many latencies were observed."""
+        return sum(self.counts)
 
 
 class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -52,10 +99,18 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
         lost_senders: Sender handles whose process died without closing them (Ray only).
         incarnation: The channel actor's incarnation; it changes when the actor restarts
             (Ray only).
+        paused: ``True`` while an operator has paused the channel: sends wait and
+            ``try_send`` finds it full, while queued values are still delivered (Ray only;
+            always ``False`` on the local backend).
         readers_per_node: Open receiver handles, counted per Ray node id, once each has
             asked for values (Ray only).
         readers: One :class:`ReaderInfo` per open receiver handle (Ray only); closed
             and dead ones are dropped.
+        errors: Refusals the channel actor answered since its process started, by wire
+            error code (``"channel.full"``, ``"channel.peer_closed"``, ...; Ray only).
+            See the metrics guide for the codes and what is not counted.
+        latency: Send-to-receive latencies of traced values since the actor process
+            started (Ray only; ``None`` on the local backend).
         extras: Backend-specific figures, e.g. the actor's name and namespace.
     """
 
@@ -76,6 +131,9 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     lost: int = 0
     lost_senders: int = 0
     incarnation: int = 0
+    paused: bool = False
     readers_per_node: dict[str, int] = msgspec.field(default_factory=dict)
     readers: tuple[ReaderInfo, ...] = ()
+    errors: dict[str, int] = msgspec.field(default_factory=dict)
+    latency: LatencyHistogram | None = None
     extras: dict[str, Any] = msgspec.field(default_factory=dict)

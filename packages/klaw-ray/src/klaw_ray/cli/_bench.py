@@ -23,14 +23,17 @@ import pickle
 import platform
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
 import msgspec
+from rich import box
+from rich.table import Table
 
-from klaw_config import load_config
+from klaw_config import KlawConfig, load_config
+from klaw_ray.cli._progress import Reporter
 from klaw_ray.cli._records import Order
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
@@ -73,22 +76,21 @@ class BenchReport:
     comparisons: list[Comparison] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=dict)
 
-    def table(self) -> str:
-        """The comparisons as an aligned text table."""
-        header = ("group", "measurement", "baseline", "klaw / baseline")
-        rows = [header]
+    def table(self) -> Table:
+        """The comparisons as a table (rendered plain when not on a terminal)."""
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            title="klaw bench",
+            caption="klaw / baseline is klaw's time for the same work: below 1.00x is faster.",
+        )
+        for header in ("group", "measurement", "baseline"):
+            table.add_column(header)
+        table.add_column("klaw / baseline", justify="right")
         for c in self.comparisons:
             ratio = "skipped" if c.ratio is None else f"{c.ratio:.2f}x"
             note = f" ({c.note})" if c.note else ""
-            rows.append((c.group, c.name, c.baseline, f"{ratio}{note}"))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = [
-            "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
-            for row in rows
-        ]
-        lines.insert(1, "-" * len(lines[0]))
-        lines.append("klaw / baseline is klaw's time for the same work: below 1.00x is faster.")
-        return "\n".join(lines)
+            table.add_row(c.group, c.name, c.baseline, f"{ratio}{note}")
+        return table
 
     def write_json(self, path: str) -> None:
         """Write the figures, with machine and version details, as JSON."""
@@ -136,7 +138,13 @@ def _sample_order(i: int = 7) -> Order:
     )
 
 
-def _codec(quick: bool) -> list[Comparison]:
+_CODEC_COMPARISONS = 6
+_LOCAL_COMPARISONS = 1
+_RAY_COMPARISONS = 3
+
+
+def _codec(quick: bool) -> Iterator[Comparison]:
+    """The codec comparisons, each yielded as soon as it is measured."""
     number = 2_000 if quick else 20_000
     pool = get_codec_pool()
     message = DataMessage(
@@ -148,51 +156,41 @@ def _codec(quick: bool) -> list[Comparison]:
     klaw_encode = _best(lambda: pool.encode(message), number)
     klaw_decode = _best(lambda: pool.decode_data(blob, Order), number)
     pickled = pickle.dumps(message)
-    results = [
-        Comparison(
-            "codec",
-            "encode DataMessage[Order]",
-            klaw_encode,
-            "raw msgspec",
-            _best(lambda: raw_encoder.encode(message), number),
-        ),
-        Comparison(
-            "codec",
-            "decode DataMessage[Order]",
-            klaw_decode,
-            "raw msgspec",
-            _best(lambda: raw_decoder.decode(blob), number),
-        ),
-        Comparison(
-            "codec",
-            "encode DataMessage[Order]",
-            klaw_encode,
-            "pickle.dumps",
-            _best(lambda: pickle.dumps(message), number),
-        ),
-        Comparison(
-            "codec",
-            "decode DataMessage[Order]",
-            klaw_decode,
-            "pickle.loads",
-            _best(lambda: pickle.loads(pickled), number),
-        ),
-    ]
+    name_encode, name_decode = "encode DataMessage[Order]", "decode DataMessage[Order]"
+    yield Comparison(
+        "codec",
+        name_encode,
+        klaw_encode,
+        "raw msgspec",
+        _best(lambda: raw_encoder.encode(message), number),
+    )
+    yield Comparison(
+        "codec",
+        name_decode,
+        klaw_decode,
+        "raw msgspec",
+        _best(lambda: raw_decoder.decode(blob), number),
+    )
+    yield Comparison(
+        "codec",
+        name_encode,
+        klaw_encode,
+        "pickle.dumps",
+        _best(lambda: pickle.dumps(message), number),
+    )
+    yield Comparison(
+        "codec",
+        name_decode,
+        klaw_decode,
+        "pickle.loads",
+        _best(lambda: pickle.loads(pickled), number),
+    )
     try:
         import pydantic  # noqa: PLC0415 - an optional baseline
     except ImportError:
-        for name in ("encode", "decode"):
-            results.append(
-                Comparison(
-                    "codec",
-                    f"{name} DataMessage[Order]",
-                    0.0,
-                    "pydantic v2",
-                    None,
-                    "pydantic not installed",
-                )
-            )
-        return results
+        for name in (name_encode, name_decode):
+            yield Comparison("codec", name, 0.0, "pydantic v2", None, "pydantic not installed")
+        return
 
     class PydOrder(pydantic.BaseModel):
         order_id: int
@@ -218,23 +216,16 @@ def _codec(quick: bool) -> list[Comparison]:
         payload=PydOrder(**msgspec.structs.asdict(_sample_order())),
     )
     text = model.model_dump_json()
-    results += [
-        Comparison(
-            "codec",
-            "encode DataMessage[Order]",
-            klaw_encode,
-            "pydantic v2 JSON",
-            _best(model.model_dump_json, number),
-        ),
-        Comparison(
-            "codec",
-            "decode DataMessage[Order]",
-            klaw_decode,
-            "pydantic v2 JSON",
-            _best(lambda: PydData.model_validate_json(text), number),
-        ),
-    ]
-    return results
+    yield Comparison(
+        "codec", name_encode, klaw_encode, "pydantic v2 JSON", _best(model.model_dump_json, number)
+    )
+    yield Comparison(
+        "codec",
+        name_decode,
+        klaw_decode,
+        "pydantic v2 JSON",
+        _best(lambda: PydData.model_validate_json(text), number),
+    )
 
 
 async def _klaw_local(count: int) -> None:
@@ -271,7 +262,8 @@ async def _asyncio_queue(count: int) -> None:
     assert received == count
 
 
-def _local(quick: bool) -> list[Comparison]:
+def _local(quick: bool) -> Iterator[Comparison]:
+    """The local channel comparison."""
     count = 20_000 if quick else 200_000
 
     def timed(work: Callable[[int], Any]) -> float:
@@ -282,23 +274,21 @@ def _local(quick: bool) -> list[Comparison]:
             best = min(best, time.perf_counter() - started)
         return best
 
-    return [
-        Comparison(
-            "local channel",
-            f"{count:,} ints, 1 producer, 1 consumer, capacity 1024",
-            timed(_klaw_local),
-            "asyncio.Queue",
-            timed(_asyncio_queue),
-        ),
-    ]
+    yield Comparison(
+        "local channel",
+        f"{count:,} ints, 1 producer, 1 consumer, capacity 1024",
+        timed(_klaw_local),
+        "asyncio.Queue",
+        timed(_asyncio_queue),
+    )
 
 
-async def _ray(quick: bool) -> list[Comparison]:
+async def _ray(quick: bool, config: KlawConfig, record: Callable[[Comparison], None]) -> None:
+    """The Ray channel comparisons, each passed to ``record`` as soon as it is measured."""
     from ray.util.queue import Queue  # noqa: PLC0415 - only this part needs Ray
 
     from klaw_ray.factory import channel  # noqa: PLC0415
 
-    config = load_config()
     rounds = 50 if quick else 300
     total, batch = (2_000, 500) if quick else (20_000, 500)
     orders = [_sample_order(i) for i in range(total)]
@@ -321,6 +311,15 @@ async def _ray(quick: bool) -> list[Comparison]:
             await queue.put_async(order)
             await queue.get_async()
         queue_single = time.perf_counter() - started
+        record(
+            Comparison(
+                "ray channel",
+                f"send+recv round trip, one Order ({rounds} rounds)",
+                klaw_single,
+                "ray.util.queue put/get",
+                queue_single,
+            )
+        )
 
         started = time.perf_counter()
         for i in range(0, total, batch):
@@ -336,39 +335,34 @@ async def _ray(quick: bool) -> list[Comparison]:
         while received < total:
             received += len(queue.get_nowait_batch(min(batch, total - received)))
         queue_batched = time.perf_counter() - started
+        record(
+            Comparison(
+                "ray channel",
+                f"{total:,} Orders in batches of {batch}",
+                klaw_batched,
+                "ray.util.queue batch API",
+                queue_batched,
+            )
+        )
 
         streamed = 2_000 if quick else 20_000
         queue_streamed = 200 if quick else 1_000
         klaw_stream = await _klaw_stream(tx, rx, orders[0], streamed)
         queue_stream = await _queue_stream(queue, orders[0], queue_streamed)
+        record(
+            Comparison(
+                "ray channel",
+                f"{streamed:,} Orders, per-value send / async for (queue timed on "
+                f"{queue_streamed:,}, scaled)",
+                klaw_stream,
+                "ray.util.queue put/get per value",
+                queue_stream * streamed / queue_streamed,
+            )
+        )
     finally:
         await tx.close()
         await rx.close()
         queue.shutdown()
-    return [
-        Comparison(
-            "ray channel",
-            f"send+recv round trip, one Order ({rounds} rounds)",
-            klaw_single,
-            "ray.util.queue put/get",
-            queue_single,
-        ),
-        Comparison(
-            "ray channel",
-            f"{total:,} Orders in batches of {batch}",
-            klaw_batched,
-            "ray.util.queue batch API",
-            queue_batched,
-        ),
-        Comparison(
-            "ray channel",
-            f"{streamed:,} Orders, per-value send / async for (queue timed on "
-            f"{queue_streamed:,}, scaled)",
-            klaw_stream,
-            "ray.util.queue put/get per value",
-            queue_stream * streamed / queue_streamed,
-        ),
-    ]
 
 
 async def _klaw_stream(tx: Any, rx: Any, order: Order, count: int) -> float:
@@ -404,28 +398,48 @@ async def _queue_stream(queue: Any, order: Order, count: int) -> float:
     return time.perf_counter() - started
 
 
-def run_bench(*, quick: bool = False, ray: bool = True) -> BenchReport:
-    """Run every comparison and return the report.
+def run_bench(reporter: Reporter, *, quick: bool = False, ray: bool = True) -> BenchReport:
+    """Run every comparison and return the report, showing progress per comparison.
+
+    A bar on ``reporter`` moves on as each comparison is measured, named by what it
+    measured (on a plain stream: one line per comparison); starting and stopping an
+    embedded Ray instance are status lines of their own. Interrupting it (Ctrl-C) stops
+    at the current comparison and shuts down a Ray instance it started.
 
     Args:
+        reporter: Where status lines and progress go.
         quick: Fewer repetitions and smaller workloads (seconds instead of a minute).
         ray: Include the Ray channel comparisons (starts or joins Ray as configured).
 
     Returns:
         The report, with machine and version details.
+
+    Raises:
+        ChannelBackendError: Ray could not be started or reached, or a channel call
+            failed.
     """
     report = BenchReport(machine=_machine())
-    report.comparisons += _codec(quick)
-    report.comparisons += _local(quick)
-    if ray:
-        from klaw_ray.ray._runtime import ensure_ray  # noqa: PLC0415 - imports Ray
+    total = _CODEC_COMPARISONS + _LOCAL_COMPARISONS + (_RAY_COMPARISONS if ray else 0)
+    reporter.status(f"klaw bench: {total} comparisons{' (quick)' if quick else ''}")
 
-        started = ensure_ray(load_config())
-        try:
-            report.comparisons += asyncio.run(_ray(quick))
-        finally:
-            if started:
-                import ray as ray_module  # noqa: PLC0415
+    with reporter.progress("comparisons", total) as bar:
 
-                ray_module.shutdown()
+        def record(comparison: Comparison) -> None:
+            report.comparisons.append(comparison)
+            bar.advance(f"{comparison.group}: {comparison.name} vs {comparison.baseline}")
+
+        for comparison in (*_codec(quick), *_local(quick)):
+            record(comparison)
+        if ray:
+            _run_ray_comparisons(reporter, quick, record)
     return report
+
+
+def _run_ray_comparisons(
+    reporter: Reporter, quick: bool, record: Callable[[Comparison], None]
+) -> None:
+    from klaw_ray.cli._session import ray_session  # noqa: PLC0415 - imports Ray
+
+    config = load_config()
+    with ray_session(reporter, config):
+        asyncio.run(_ray(quick, config, record))

@@ -11,21 +11,29 @@ that awaits channel calls in its own event loop holds its CPU while it waits, so
 default ``num_cpus=1`` producers and consumers on a small node could wait on each other
 forever. Latency is measured from the time a producer stamped into each record to the
 time a consumer took it, on one machine's clock.
+
+Producers and consumers start together; each producer waits until every consumer has
+asked the channel for values before it stamps its first order, so worker start-up is
+neither serial nor counted as latency. Each phase (Ray start, workers ready, moving,
+shutdown) is announced on a :class:`~klaw_ray.cli._progress.Reporter` and timed, and
+while orders move a bar shows how many the channel has handed out, from its statistics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import pickle
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any
 
 import msgspec
+from rich import box
+from rich.table import Table
 
 from klaw_config import KlawConfig
+from klaw_ray.cli._progress import Reporter
 from klaw_ray.cli._records import Order
 from klaw_ray.factory import Backend, channel
 from klaw_ray.protocols import Receiver, Sender
@@ -41,7 +49,6 @@ __all__ = [
     "DemoReport",
     "consume",
     "produce",
-    "progress_bar",
     "run_demo",
 ]
 
@@ -106,6 +113,8 @@ class DemoReport:
         latency_p50_ms: Median send-to-receive latency.
         latency_p99_ms: 99th percentile send-to-receive latency.
         revenue: Sum of quantity * unit_price, as aggregated by the consumers.
+        phases: ``(name, seconds)`` of each phase of the run, in order (Ray start,
+            workers ready, moving, Ray shutdown; the local backend has only moving).
     """
 
     options: DemoOptions
@@ -118,36 +127,41 @@ class DemoReport:
     latency_p50_ms: float
     latency_p99_ms: float
     revenue: float
+    phases: tuple[tuple[str, float], ...] = ()
 
     @property
     def throughput(self) -> float:
         """Orders per second."""
         return self.received / self.seconds if self.seconds > 0 else 0.0
 
-    def table(self) -> str:
-        """The report as an aligned text table."""
+    def table(self) -> Table:
+        """The report as a two-column table (rendered plain when not on a terminal)."""
         o = self.options
-        rows = [
-            ("backend", f"{o.backend} ({o.producers} producers, {o.consumers} consumers)"),
-            ("messages", f"{self.received:,}"),
-            ("throughput", f"{self.throughput:,.0f} msgs/s"),
-            (
-                "wire bytes / message",
-                f"{self.envelope_bytes_per_order:.1f} in batches of "
-                f"{_WIRE_BATCH}, {self.envelope_bytes_single} alone",
-            ),
-            ("pickle bytes / message", f"{self.pickle_bytes}"),
-            ("latency p50 / p99", f"{self.latency_p50_ms:.2f} ms / {self.latency_p99_ms:.2f} ms"),
-            ("revenue", f"{self.revenue:,.2f}"),
-            (
-                "verification",
-                "every message received exactly once"
-                if self.exactly_once
-                else "FAILED: messages lost or duplicated",
-            ),
-        ]
-        width = max(len(name) for name, _ in rows)
-        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+        table = Table(box=box.SIMPLE, show_header=False, title="klaw demo")
+        table.add_column("figure", style="bold")
+        table.add_column("value")
+        table.add_row("backend", f"{o.backend} ({o.producers} producers, {o.consumers} consumers)")
+        table.add_row("messages", f"{self.received:,}")
+        table.add_row("throughput", f"{self.throughput:,.0f} msgs/s")
+        table.add_row(
+            "wire bytes / message",
+            f"{self.envelope_bytes_per_order:.1f} in batches of {_WIRE_BATCH}, "
+            f"{self.envelope_bytes_single} alone",
+        )
+        table.add_row("pickle bytes / message", f"{self.pickle_bytes}")
+        table.add_row(
+            "latency p50 / p99", f"{self.latency_p50_ms:.2f} ms / {self.latency_p99_ms:.2f} ms"
+        )
+        table.add_row("revenue", f"{self.revenue:,.2f}")
+        if self.phases:
+            table.add_row("phases", ", ".join(f"{name} {s:.1f} s" for name, s in self.phases))
+        table.add_row(
+            "verification",
+            "every message received exactly once"
+            if self.exactly_once
+            else "FAILED: messages lost or duplicated",
+        )
+        return table
 
 
 def _order(order_id: int) -> Order:
@@ -160,16 +174,25 @@ def _order(order_id: int) -> Order:
     )
 
 
-async def produce(sender: Sender[Order], first: int, count: int) -> int:
+async def produce(sender: Sender[Order], first: int, count: int, readers: int = 0) -> int:
     """Send orders ``first`` .. ``first + count - 1`` one ``send`` each, then close ``sender``.
 
     The plain loop a service writes: on Ray the sender coalesces these sends into batches
     behind the caller's back (see :class:`~klaw_ray.RaySender`).
 
+    Args:
+        sender: Where to send; closed when this returns, raises or is cancelled.
+        first: The first order id.
+        count: How many orders.
+        readers: Wait until this many receivers have asked the channel for values before
+            the first order is stamped, so that their start-up is not counted as
+            latency (polls the channel's statistics; 0: do not wait).
+
     Returns:
         How many orders were sent.
     """
     async with sender:
+        await _await_readers(sender, readers)
         for order_id in range(first, first + count):
             order = msgspec.structs.replace(_order(order_id), created_ns=time.time_ns())
             await sender.send(order)
@@ -222,73 +245,131 @@ def _percentile(sorted_values: Sequence[int], fraction: float) -> float:
     return sorted_values[index] / 1e6
 
 
-Progress = Callable[[float], None]
+_POLL_SECONDS = 0.05
+"""How often the driver and the producers look at the channel's statistics."""
 
 
-async def _watch(monitor: Receiver[Order], total: int, progress: Progress | None) -> None:
-    """Report the fraction of orders received, from the channel's statistics."""
-    if progress is None:
-        return
-    while True:
-        stats = await monitor.stats()
-        progress(min(1.0, stats.total_received / total))
-        await asyncio.sleep(0.2)
+async def _await_readers(handle: Sender[Order] | Receiver[Order], readers: int) -> None:
+    """Wait until ``readers`` receivers have asked the channel for values."""
+    while readers and sum((await handle.stats()).readers_per_node.values()) < readers:
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+async def _watch(monitor: Receiver[Order], reporter: Reporter, total: int) -> None:
+    """Draw the orders received so far, as the channel's statistics count them."""
+    with reporter.progress("orders received", total) as bar:
+        try:
+            while True:
+                bar.update((await monitor.stats()).total_received)
+                await asyncio.sleep(_POLL_SECONDS * 2)
+        except asyncio.CancelledError:
+            bar.update((await monitor.stats()).total_received)
+            raise
+
+
+async def _move(
+    rx: Receiver[Order],
+    reporter: Reporter,
+    total: int,
+    work: Any,
+    phases: list[tuple[str, float]],
+) -> list[ConsumerSummary]:
+    """Await ``work`` (the consumers' summaries) while a bar shows the orders received."""
+    with reporter.step(f"moving {total:,} orders ...", f"moved {total:,} orders") as step:
+        watcher = asyncio.ensure_future(_watch(rx, reporter, total))
+        try:
+            summaries: list[ConsumerSummary] = await work
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+    phases.append(("moving", step.seconds))
+    return summaries
 
 
 async def _run_local(
-    options: DemoOptions, config: KlawConfig, progress: Progress | None
+    options: DemoOptions, config: KlawConfig, reporter: Reporter, phases: list[tuple[str, float]]
 ) -> list[ConsumerSummary]:
     tx, rx = await channel(options.capacity, backend="local", value_type=Order, config=config)
     shares = _shares(options.messages, options.producers)
     producers = [asyncio.ensure_future(produce(tx.clone(), f, n)) for f, n in shares]
     consumers = [asyncio.ensure_future(consume(rx.clone())) for _ in range(options.consumers)]
-    watcher = asyncio.ensure_future(_watch(rx, options.messages, progress))
     await tx.close()
     try:
-        await asyncio.gather(*producers)
-        return list(await asyncio.gather(*consumers))
+
+        async def work() -> list[ConsumerSummary]:
+            await asyncio.gather(*producers)
+            return list(await asyncio.gather(*consumers))
+
+        return await _move(rx, reporter, options.messages, work(), phases)
     finally:
-        watcher.cancel()
         for task in (*producers, *consumers):
             task.cancel()
         await rx.close()
 
 
 async def _run_ray(
-    options: DemoOptions, config: KlawConfig, progress: Progress | None
+    options: DemoOptions, config: KlawConfig, reporter: Reporter, phases: list[tuple[str, float]]
 ) -> list[ConsumerSummary]:
     import ray  # noqa: PLC0415 - the Ray backend is imported only when used
 
     producer_task = ray.remote(num_cpus=0)(_produce_in_task)
     consumer_task = ray.remote(num_cpus=0)(_consume_in_task)
-    tx, rx = await channel(options.capacity, backend="ray", value_type=Order, config=config)
-    consumers = [consumer_task.remote(rx.clone()) for _ in range(options.consumers)]
-    # Let every consumer's worker start before any order is stamped, so worker start-up
-    # does not show up as latency.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if sum((await rx.stats()).readers_per_node.values()) >= options.consumers:
-            break  # every consumer has asked for values
-        await asyncio.sleep(0.1)
-    producers = [
-        producer_task.remote(tx.clone(), first, count)
-        for first, count in _shares(options.messages, options.producers)
-    ]
-    watcher = asyncio.ensure_future(_watch(rx, options.messages, progress))
-    await tx.close()
+    workers = f"{options.producers} producers and {options.consumers} consumers"
+    with reporter.step(f"starting the channel, {workers} ...", "workers ready") as step:
+        tx, rx = await channel(options.capacity, backend="ray", value_type=Order, config=config)
+        refs: list[Any] = []
+        try:
+            # Producers and consumers start together; each producer waits for every
+            # consumer to ask for values before it stamps its first order, so worker
+            # start-up does not show up as latency.
+            consumers = [consumer_task.remote(rx.clone()) for _ in range(options.consumers)]
+            producers = [
+                producer_task.remote(tx.clone(), first, count, options.consumers)
+                for first, count in _shares(options.messages, options.producers)
+            ]
+            refs = [*consumers, *producers]
+            await tx.close()
+            await _await_workers(rx, options.consumers, refs)
+        except BaseException:
+            for ref in refs:
+                ray.cancel(ref, force=True)
+            await rx.close()
+            raise
+    phases.append(("workers ready", step.seconds))
     try:
-        await asyncio.gather(*producers)
-        summaries: list[ConsumerSummary] = await asyncio.gather(*consumers)
-        return summaries
+
+        async def work() -> list[ConsumerSummary]:
+            await asyncio.gather(*producers)
+            summaries: list[ConsumerSummary] = await asyncio.gather(*consumers)
+            return summaries
+
+        return await _move(rx, reporter, options.messages, work(), phases)
     finally:
-        watcher.cancel()
-        for ref in (*producers, *consumers):
+        for ref in refs:
             ray.cancel(ref, force=True)
         await rx.close()
 
 
-def _produce_in_task(sender: Sender[Order], first: int, count: int) -> int:
-    return asyncio.run(produce(sender, first, count))
+async def _await_workers(rx: Receiver[Order], consumers: int, refs: list[Any]) -> None:
+    """Wait until every consumer has asked for values; raise what a worker failed with.
+
+    A worker task that ends before the stream has begun has failed (it could not start,
+    or its first call failed): awaiting it raises that failure here instead of waiting
+    for readers that will never come.
+    """
+    import ray  # noqa: PLC0415
+
+    pending = list(refs)
+    while sum((await rx.stats()).readers_per_node.values()) < consumers:
+        if pending:
+            ended, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+            for ref in ended:
+                await ref
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+def _produce_in_task(sender: Sender[Order], first: int, count: int, readers: int) -> int:
+    return asyncio.run(produce(sender, first, count, readers))
 
 
 def _consume_in_task(receiver: Receiver[Order]) -> ConsumerSummary:
@@ -308,37 +389,36 @@ def _wire_sizes(batch: int) -> tuple[int, float, int]:
     return single, batched, len(pickle.dumps(sample))
 
 
-async def run_demo(
-    options: DemoOptions, config: KlawConfig, progress: Progress | None = None
-) -> DemoReport:
-    """Run the pipeline once and measure it.
+async def run_demo(options: DemoOptions, config: KlawConfig, reporter: Reporter) -> DemoReport:
+    """Run the pipeline once and measure it, reporting each phase as it goes.
 
     With the Ray backend and no Ray running in this process, an embedded local instance
     is started (or the cluster at ``ray.address`` joined) and shut down again at the end.
-    Cancelling the call (Ctrl-C) closes the channel and cancels the producer and
-    consumer tasks before it returns.
+    Each phase (Ray start, workers ready, moving, shutdown) is announced on ``reporter``
+    when it begins and timed; while orders move, a bar shows how many the channel has
+    handed to consumers (from its statistics). Cancelling the call (Ctrl-C) closes the
+    channel and cancels the producer and consumer tasks before it returns.
 
     Args:
         options: What to run.
         config: The configuration (Ray address and namespace for the Ray backend).
-        progress: Called with the fraction of orders received so far.
+        reporter: Where status lines and the progress bar go.
 
     Returns:
         The report.
+
+    Raises:
+        ChannelBackendError: Ray could not be started or reached, or a channel call
+            failed.
     """
-    started_ray = False
+    phases: list[tuple[str, float]] = []
     if options.backend == "ray":
-        from klaw_ray.ray._runtime import ensure_ray  # noqa: PLC0415 - imports Ray
+        from klaw_ray.cli._session import ray_session  # noqa: PLC0415 - imports Ray
 
-        started_ray = ensure_ray(config)
-    try:
-        run = _run_ray if options.backend == "ray" else _run_local
-        summaries = await run(options, config, progress)
-    finally:
-        if started_ray:
-            import ray  # noqa: PLC0415
-
-            ray.shutdown()
+        with ray_session(reporter, config, phases):
+            summaries = await _run_ray(options, config, reporter, phases)
+    else:
+        summaries = await _run_local(options, config, reporter, phases)
     active = [s for s in summaries if s.order_ids]
     seconds = (
         (max(s.last_received_ns for s in active) - min(s.first_sent_ns for s in active)) / 1e9
@@ -348,8 +428,6 @@ async def run_demo(
     ids = sorted(i for s in summaries for i in s.order_ids)
     latencies = sorted(lat for s in summaries for lat in s.latencies_ns)
     single, per_order, pickled = _wire_sizes(_WIRE_BATCH)
-    if progress is not None:
-        progress(1.0)
     return DemoReport(
         options=options,
         seconds=seconds,
@@ -361,23 +439,5 @@ async def run_demo(
         latency_p50_ms=_percentile(latencies, 0.50),
         latency_p99_ms=_percentile(latencies, 0.99),
         revenue=sum(s.revenue for s in summaries),
+        phases=tuple(phases),
     )
-
-
-def progress_bar(stream: TextIO = sys.stderr, width: int = 30) -> Progress:
-    """A ``progress`` callback drawing a one-line bar on a terminal (silent otherwise)."""
-    interactive = stream.isatty()
-    done = False
-
-    def draw(fraction: float) -> None:
-        nonlocal done
-        if not interactive or done:
-            return
-        done = fraction >= 1.0
-        filled = int(fraction * width)
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%}")
-        if fraction >= 1.0:
-            stream.write("\n")
-        stream.flush()
-
-    return draw

@@ -1,4 +1,4 @@
-"""The ``klaw`` command line: ``demo``, ``bench``, ``config`` and ``wire``.
+"""The ``klaw`` command line: ``demo``, ``bench``, ``channels``, ``config`` and ``wire``.
 
 Every subcommand has ``--help``. Errors are one line on standard error and a non-zero
 exit status (1 for a failure, 2 for a usage error, 130 when interrupted), never a
@@ -75,6 +75,10 @@ def _build_parser() -> _Parser:
     bench.add_argument("--no-ray", action="store_true", help="skip the Ray comparisons")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
 
+    from klaw_ray.cli._channels import add_channels_parser  # noqa: PLC0415 - rich, no Ray
+
+    add_channels_parser(commands)
+
     for name, summary in (
         ("config", "check, show or write a klaw configuration file (klaw config --help)"),
         ("wire", "inspect captured klaw-wire frames (klaw wire --help)"),
@@ -86,7 +90,17 @@ def _build_parser() -> _Parser:
 
 def _demo(args: argparse.Namespace) -> int:
     from klaw_config import load_config  # noqa: PLC0415 - keep `klaw --help` fast
-    from klaw_ray.cli._demo import DemoOptions, DemoReport, progress_bar, run_demo  # noqa: PLC0415
+
+    config = load_config()  # a bad configuration fails before anything starts
+    # The first line comes before anything slow is imported or started.
+    print(
+        f"klaw demo: moving {args.messages:,} orders through a {args.backend} channel "
+        f"({args.producers} producers, {args.consumers} consumers)",
+        file=sys.stderr,
+        flush=True,
+    )
+    from klaw_ray.cli._demo import DemoOptions, run_demo  # noqa: PLC0415
+    from klaw_ray.cli._progress import Reporter  # noqa: PLC0415
 
     options = DemoOptions(
         backend=args.backend,
@@ -95,32 +109,29 @@ def _demo(args: argparse.Namespace) -> int:
         consumers=args.consumers,
         capacity=args.capacity,
     )
-    config = load_config()  # a bad configuration fails before anything starts
-    where = "an embedded or configured Ray cluster" if args.backend == "ray" else "this process"
-    status = (
-        f"klaw demo: moving {args.messages:,} orders through a {args.backend} channel in {where}"
-    )
-
-    async def announced() -> DemoReport:
-        # Printed from inside the event loop, so that a Ctrl-C right after it is
-        # handled by asyncio.run like any other.
-        print(status, file=sys.stderr, flush=True)
-        return await run_demo(options, config, progress_bar())
-
-    report = asyncio.run(announced())
-    print(report.table())
+    reporter = Reporter()
+    report = asyncio.run(run_demo(options, config, reporter))
+    reporter.table(report.table())
     return 0 if report.exactly_once else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
     from klaw_ray.cli._bench import run_bench  # noqa: PLC0415 - keep `klaw --help` fast
+    from klaw_ray.cli._progress import Reporter  # noqa: PLC0415
 
-    report = run_bench(quick=args.quick, ray=not args.no_ray)
-    print(report.table())
+    reporter = Reporter()
+    report = run_bench(reporter, quick=args.quick, ray=not args.no_ray)
+    reporter.table(report.table())
     if args.json:
         report.write_json(args.json)
-        print(f"wrote {args.json}")
+        reporter.status(f"wrote {args.json}")
     return 0
+
+
+def _channels(args: argparse.Namespace) -> int:
+    from klaw_ray.cli._channels import run_channels  # noqa: PLC0415 - keep `klaw --help` fast
+
+    return run_channels(args)
 
 
 def _forward(command: str, arguments: Sequence[str]) -> int:
@@ -149,9 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments and arguments[0] in ("config", "wire"):
             return _forward(arguments[0], arguments[1:])
         args = parser.parse_args(arguments)
-        if args.command == "demo":
-            return _demo(args)
-        return _bench(args)
+        commands = {"demo": _demo, "bench": _bench, "channels": _channels}
+        return commands[args.command](args)
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -16,6 +16,10 @@ acknowledgement, a close and ``stats()`` always get through. Each process using 
 channel also keeps one ``hold`` call waiting, for liveness (see
 :mod:`klaw_ray.ray._liveness`).
 
+Operators act on a channel through :meth:`RayChannelActor.control`, which takes a
+klaw-wire ``ControlMessage`` (pause, resume, resize, close; see
+:mod:`klaw_ray.ray._control_plane`) and answers with an ``Ack`` or a ``WireError``.
+
 Failure: every answer carries the actor's incarnation. A restarted actor of a channel
 that is not durable has lost its values; it answers ``"restarted"`` to every request
 from a handle of the old incarnation, so that the handle raises instead of carrying on
@@ -37,8 +41,12 @@ from typing import Any, Generic, Literal, TypeVar, cast
 import msgspec
 import ray
 
+from klaw_ray._arguments import UNBOUNDED
+from klaw_ray.ray._batch_size import batch_size
+from klaw_ray.ray._control_plane import apply_control
 from klaw_ray.ray._core import ChannelCore, Entry, Journal, Problem
 from klaw_ray.ray._durable import RESTART_GRACE, DurableChannel, describe_type
+from klaw_ray.ray._latency import LatencyRecorder
 from klaw_ray.ray._messages import (
     AckRequest,
     ChannelMetadata,
@@ -48,11 +56,12 @@ from klaw_ray.ray._messages import (
     PutRequest,
     ReserveRequest,
     SendAnswer,
+    Status,
     encode_message,
 )
 from klaw_ray.ray._naming import now_ms
 from klaw_ray.ray._store import StoredMeta
-from klaw_ray.ray._validator import RawItems, _TypeValidator
+from klaw_ray.ray._validator import _TypeValidator
 from klaw_ray.stats import ChannelStats, ReaderInfo
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
 
@@ -84,6 +93,22 @@ _RESERVE = msgspec.msgpack.Decoder(ReserveRequest)
 _GET = msgspec.msgpack.Decoder(GetRequest)
 _ACK = msgspec.msgpack.Decoder(AckRequest)
 _CLOSE = msgspec.msgpack.Decoder(CloseRequest)
+
+_ERROR_CODES: dict[Status, str] = {
+    "full": "channel.full",
+    "empty": "channel.empty",
+    "handle_closed": "channel.handle_closed",
+    "peer_closed": "channel.peer_closed",
+    "sender_lost": "channel.sender_lost",
+    "restarted": "channel.restarted",
+    "busy": "channel.busy",
+    "invalid": "channel.invalid",
+}
+"""The code each refusal is counted under in ``ChannelStats.errors``: the wire error
+code of what the handle raises or returns, and ``channel.busy`` / ``channel.invalid`` for
+the two refusals a handle reports as a ``ChannelBackendError``. ``"ok"``, ``"ended"``
+(the end of the stream, which every receiver meets: a completion, not a failure) and
+``"withdrawn"`` (the caller gave the call up) are not counted."""
 
 
 class _Checkpoint(msgspec.Struct, frozen=True, gc=False):
@@ -221,6 +246,15 @@ class RayChannelActor(Generic[T]):
         self._watched: set[str] = set()
         self._expiry: asyncio.Task[None] | None = None
         self._grace: asyncio.Task[None] | None = None
+        self._errors: dict[str, int] = {}
+        self._latency = LatencyRecorder()
+        self._traced = False  # whether any put carried stamps (else answers skip them)
+
+    def _count(self, status: Status) -> None:
+        """Count a refusal by its error code (``ChannelStats.errors``)."""
+        code = _ERROR_CODES.get(status)
+        if code is not None:
+            self._errors[code] = self._errors.get(code, 0) + 1
 
     def _commit(self) -> None:
         """Write what the last operation changed, for a durable channel (else nothing).
@@ -311,6 +345,7 @@ class RayChannelActor(Generic[T]):
 
     def _send_answer(self, problem: Problem, **fields: Any) -> bytes:
         status, error = problem
+        self._count(status)
         return encode_message(
             SendAnswer(status=status, incarnation=self._incarnation, error=error, **fields)
         )
@@ -355,6 +390,7 @@ class RayChannelActor(Generic[T]):
         incarnation = self._incarnation
         problem = self._stale(put.incarnation) or core.sender_problem(put.handle_id, put.process)
         if problem:
+            self._count(problem[0])
             return SendAnswer(status=problem[0], incarnation=incarnation, error=problem[1])
         writer = core.writer(put.writer, put.handle_id)
         if not await core.take_turn(writer, put.seq):
@@ -362,22 +398,31 @@ class RayChannelActor(Generic[T]):
         try:
             problem = core.sender_problem(put.handle_id, put.process)
             if problem:
+                self._count(problem[0])
                 return SendAnswer(status=problem[0], incarnation=incarnation, error=problem[1])
             try:
                 items: list[Any] = items_of()
-                core.accept(writer, items)
+                entries = core.accept(writer, items)
             except _MALFORMED as exc:
                 # Rejected whole: the values' credit is used up, like the sender's view.
-                spent = min(writer.credit, _count_items(put))
-                writer.credit -= spent
-                core.credit_total -= spent
+                core.refuse(writer, _count_items(put))
+                self._count("invalid")
                 return SendAnswer(status="invalid", incarnation=incarnation, error=str(exc))
+            if put.stamps:  # before any await: a get served by this put answers later
+                self._stamp(entries, put.stamps)
         finally:
             core.end_turn(writer, put.seq)
         self._start_expiry()
         writer.need = put.need
         granted = core.grant(writer, put.need, put.ahead) if not core.waiting_senders else 0
         return SendAnswer(incarnation=incarnation, accepted=len(items), granted=granted)
+
+    def _stamp(self, entries: list[Entry], stamps: list[tuple[int, float]]) -> None:
+        """Keep each traced value's send time with it (indexes out of range ignored)."""
+        self._traced = True
+        for index, stamp in stamps:
+            if 0 <= index < len(entries):
+                entries[index].stamp = stamp
 
     @_committing
     async def reserve(self, request: bytes) -> bytes:
@@ -418,8 +463,10 @@ class RayChannelActor(Generic[T]):
 
     # --- receiving ---------------------------------------------------------------------
 
-    def _get_answer(self, problem: Problem) -> bytes:
+    def _get_answer(self, problem: Problem, *, count: bool = True) -> bytes:
         status, error = problem
+        if count:  # an idle poll that ended "empty" is no refusal
+            self._count(status)
         lost = self._core.lost_senders[0] if status == "sender_lost" else ""
         return encode_message(
             GetAnswer(status=status, incarnation=self._incarnation, error=error, lost_sender=lost)
@@ -446,6 +493,8 @@ class RayChannelActor(Generic[T]):
             return self._get_answer(problem)
         handle = core.handles[get.handle_id]
         handle.node_id = get.node_id or handle.node_id
+        if get.observed:
+            self._latency.observe(get.observed)
         core.ack(get.handle_id, get.acked)
         if get.held is not None:  # after acknowledging: what is left and not held is lost
             core.reconcile(get.handle_id, get.held)
@@ -454,7 +503,8 @@ class RayChannelActor(Generic[T]):
             get.handle_id, get.process, get.request, max(1, get.max_items), wait
         )
         if problem:
-            return self._get_answer(problem)
+            idle_poll = problem[0] == "empty" and wait > 0
+            return self._get_answer(problem, count=not idle_poll)
         self._start_expiry()
         return self._entries_answer(entries)
 
@@ -464,14 +514,27 @@ class RayChannelActor(Generic[T]):
         if all(count == 1 for count in deliveries):
             deliveries = []
         items = [entry.item for entry in entries]
+        stamps: list[tuple[int, float]] = []
+        if self._traced:
+            stamps = [(index, entry.stamp) for index, entry in enumerate(entries) if entry.stamp]
         if self._metadata.by_reference:
             return GetAnswer(
-                incarnation=self._incarnation, ids=ids, deliveries=deliveries, refs=tuple(items)
+                incarnation=self._incarnation,
+                ids=ids,
+                deliveries=deliveries,
+                refs=tuple(items),
+                stamps=stamps,
             )
         header = WireHeader(channel_id=self._metadata.name, ts=now_ms())
         data = get_codec_pool().encode(DataMessage(header=header, payload=items))
         return encode_message(
-            GetAnswer(incarnation=self._incarnation, ids=ids, deliveries=deliveries, data=data)
+            GetAnswer(
+                incarnation=self._incarnation,
+                ids=ids,
+                deliveries=deliveries,
+                data=data,
+                stamps=stamps,
+            )
         )
 
     @_committing
@@ -532,6 +595,8 @@ class RayChannelActor(Generic[T]):
         with contextlib.suppress(*_MALFORMED):
             close = _CLOSE.decode(request)
             if not self._stale(close.incarnation):
+                if close.observed:
+                    self._latency.observe(close.observed)
                 self._core.ack(close.handle_id, close.acked)
                 self._core.give_back(close.handle_id, close.unread)
                 self._core.close_handle(close.handle_id)
@@ -546,6 +611,32 @@ class RayChannelActor(Generic[T]):
     async def close_all(self) -> None:
         """Close every handle at once (used when the channel is deleted)."""
         self._core.close_all()
+
+    # --- control plane -----------------------------------------------------------------
+
+    @_committing
+    async def control(self, request: bytes) -> bytes:
+        """Apply an operator's encoded klaw-wire ``ControlMessage`` to the channel.
+
+        ``pause`` stops granting room to senders (sends wait, ``try_send`` finds the
+        channel full) while queued values are still delivered; ``resume`` undoes it;
+        ``resize`` sets the capacity (waiting senders proceed when it grows; nothing
+        queued is dropped when it shrinks); ``close`` closes every sender, this one's
+        and later ones, so receivers drain and then see the end of the stream. A durable
+        channel writes the change before answering, and keeps it across restarts.
+        The message is checked whole before anything changes, on the actor's event loop
+        between two other calls.
+
+        Args:
+            request: An encoded :class:`~klaw_wire.ControlMessage`.
+
+        Returns:
+            An encoded :class:`~klaw_wire.Ack`, or an encoded :class:`~klaw_wire.WireError`
+            for bytes that are not a valid control message (see
+            :mod:`klaw_ray.ray._control_plane` for the codes); never an exception for bad
+            input.
+        """
+        return apply_control(self._core, self._metadata.name, request)
 
     # --- statistics and checkpoints ----------------------------------------------------
 
@@ -570,7 +661,7 @@ class RayChannelActor(Generic[T]):
         metadata = self._metadata
         return ChannelStats(
             backend="ray",
-            capacity=metadata.capacity,
+            capacity=None if core.capacity == UNBOUNDED else core.capacity,
             size=len(core.queue),
             high_watermark=core.high_watermark,
             total_sent=core.total_sent,
@@ -586,8 +677,11 @@ class RayChannelActor(Generic[T]):
             lost=core.lost,
             lost_senders=len(core.lost_senders),
             incarnation=self._incarnation,
+            paused=core.paused,
             readers_per_node=per_node,
             readers=readers,
+            errors=dict(self._errors),
+            latency=self._latency.snapshot(),
             extras={"name": metadata.name, "namespace": metadata.namespace, "pid": os.getpid()},
         )
 
@@ -644,8 +738,9 @@ class RayChannelActor(Generic[T]):
 
 
 def _count_items(put: PutRequest) -> int:
-    """How many values a put claims to carry (0 when its envelope is unreadable)."""
-    try:
-        return len(get_codec_pool().decode_data(bytes(put.envelope), RawItems).payload)
-    except _MALFORMED:
-        return 0
+    """How many values a put carries, read from its envelope's structure alone.
+
+    Not by decoding: a batch refused because a value is nested too deep to decode
+    would count 0 values then (0 also when the envelope is unreadable).
+    """
+    return batch_size(bytes(put.envelope))

@@ -13,8 +13,11 @@ Invariants (each method restores them before it returns or awaits):
    is bounded by the capacity. Values leased to receivers are bounded apart, by what each
    receiver asks for at once (its prefetch, or its ``recv_batch`` size): counting them
    against the capacity would make a task that sends and then receives wait on itself.
-   Values a receiver gives back (or loses with its process) return to the queue even
-   when that takes it over the capacity; senders then get no credit until it drains.
+   Two things may hold the queue over the capacity for a while, and then senders get no
+   credit until it drains below it: values a receiver gives back (or loses with its
+   process) return to the queue, and an operator's :meth:`~ChannelCore.resize` to less
+   than is queued drops nothing. While the channel is paused (:meth:`~ChannelCore.pause`)
+   no credit is granted at all; credit granted before stays valid.
 2. **Exactly one place per value.** An accepted value is in the queue or leased to one
    receiver, until it is acknowledged (then it is gone) or lost with its receiver in
    at-most-once mode (then ``lost`` counts it).
@@ -55,6 +58,10 @@ SENDER_DIED = "a sender died without closing"
 
 _TURN_PATIENCE = 30.0
 """Seconds a put waits for an earlier put of its writer before giving up on the gap."""
+_CLOSED_KEPT = 10_000
+"""Most closed handle ids a core remembers, the latest closed: a long-lived channel whose
+handles come and go must not grow without bound. A call from a handle closed longer ago
+than that (a pickled copy used long after its close) is taken for a new handle."""
 
 
 @dataclass(slots=True)
@@ -63,12 +70,15 @@ class Entry:
 
     ``pos`` orders the queue when it is rebuilt from a durable channel's database: new
     values get increasing positions, values put back at the head decreasing ones.
+    ``stamp`` is the Unix time its sender stamped it with when it was traced (0 when
+    not; not kept in a durable channel's database).
     """
 
     id: int
     item: Any
     deliveries: int = 0
     pos: int = 0
+    stamp: float = 0.0
 
 
 @dataclass(slots=True)
@@ -96,6 +106,8 @@ class Journal:
     )
     writers: set[str] = field(default_factory=set)
     dropped_writers: set[str] = field(default_factory=set)
+    settings: bool = False
+    """Whether an operator changed the capacity, the pause or the shutdown."""
 
     def changed(self, entry: Entry) -> None:
         """Record that ``entry`` was added or changed (queued, leased, requeued)."""
@@ -115,6 +127,7 @@ class Journal:
             or self.closed
             or self.writers
             or self.dropped_writers
+            or self.settings
         )
 
 
@@ -193,7 +206,7 @@ class ChannelCore:
         self.queue: deque[Entry] = deque()
         self.leases: dict[int, Lease] = {}
         self.handles: dict[str, _Handle] = {}
-        self.closed: dict[str, str] = {}  # handle id -> "closed" | "lost"
+        self.closed: dict[str, str] = {}  # handle id -> "closed" | "lost", latest last
         self.writers: dict[str, _Writer] = {}
         self.credit_total = 0
         self.next_id = 0
@@ -212,6 +225,8 @@ class ChannelCore:
         self.head_pos = 0
         self.sender_seen = not restarted
         self.receiver_seen = not restarted
+        self.paused = False
+        self.shut = False
         self._getters: deque[_GetWaiter] = deque()
         self._reservers: deque[_ReserveWaiter] = deque()
 
@@ -227,9 +242,15 @@ class ChannelCore:
     ) -> None:
         """Count a handle as open, held by ``process`` (unless it closed already).
 
-        A ``supervised`` handle is closed normally, not as lost, when its process dies.
+        A sender registered after an operator's :meth:`shut_down` is closed at once. A
+        ``supervised`` handle is closed normally, not as lost, when its process dies.
         """
         if handle_id in self.closed:
+            return
+        if kind == "sender" and self.shut:
+            self.closed[handle_id] = "closed"
+            if self.journal is not None:
+                self.journal.closed[handle_id] = ("sender", "closed")
             return
         if supervised:
             self.supervised.add(handle_id)
@@ -297,7 +318,7 @@ class ChannelCore:
         self.supervised.discard(handle_id)
         handle = self.handles.pop(handle_id, None)
         state: Literal["closed", "lost"] = "lost" if lost else "closed"
-        self.closed[handle_id] = state
+        self.remember_closed(handle_id, state)
         if handle is None:
             return
         if self.journal is not None:
@@ -307,6 +328,17 @@ class ChannelCore:
             self._close_sender(handle_id, lost=lost)
         else:
             self._close_receiver(handle_id, lost=lost)
+
+    def remember_closed(self, handle_id: str, state: str) -> None:
+        """Remember ``handle_id`` as closed (``state``: ``"closed"`` or ``"lost"``).
+
+        Only the latest closed ids are kept (a bounded number, ``_CLOSED_KEPT``): the
+        oldest is forgotten first, and closing an id again makes it the latest.
+        """
+        self.closed.pop(handle_id, None)
+        self.closed[handle_id] = state
+        while len(self.closed) > _CLOSED_KEPT:
+            del self.closed[next(iter(self.closed))]
 
     def _close_sender(self, handle_id: str, *, lost: bool) -> None:
         self.sender_seen = True
@@ -374,6 +406,51 @@ class ChannelCore:
         self._wake_getters()
         self._wake_reservers()
 
+    # --- operator controls -----------------------------------------------------------
+
+    def pause(self) -> None:
+        """Grant no more credit: sends wait (``try_send`` finds the channel full).
+
+        Queued and leased values are untouched and still delivered; credit granted before
+        stays valid, so values already covered by it still arrive. Idempotent.
+        """
+        self.paused = True
+        self._operated()
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`: waiting reserves get credit again, longest-waiting first."""
+        self.paused = False
+        self._operated()
+        self._serve_reservers()
+
+    def resize(self, capacity: int) -> None:
+        """Set the capacity; waiting reserves get the room a larger one frees.
+
+        A smaller capacity drops nothing: values queued beyond it stay and are delivered,
+        and senders get no credit until the queue drains below it.
+
+        Raises:
+            ValueError: ``capacity`` is less than 1.
+        """
+        if capacity < 1:
+            raise ValueError(f"a channel's capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._operated()
+        self._serve_reservers()
+
+    def shut_down(self) -> None:
+        """Close the channel for an operator: every sender, including later ones.
+
+        Receivers drain what is queued and leased, then see the end of the stream.
+        """
+        self.shut = True
+        self._operated()
+        self.close_all()
+
+    def _operated(self) -> None:
+        if self.journal is not None:
+            self.journal.settings = True
+
     def reader_records(self) -> list[_Handle]:
         """The open receiver handles (closed and dead ones are dropped)."""
         return [handle for handle in self.handles.values() if handle.kind == "receiver"]
@@ -385,6 +462,8 @@ class ChannelCore:
         if not self._open("sender", handle_id, process):
             if self.closed.get(handle_id) == "lost":
                 return "handle_closed", "this sender's process was reported dead"
+            if self.shut:
+                return "handle_closed", "an operator closed the channel (klaw channels close)"
             return "handle_closed", "this sender is closed"
         if self.receivers_done():
             return "peer_closed", "every receiver is closed"
@@ -406,8 +485,10 @@ class ChannelCore:
         credit of all writers stays within half the capacity, so that idle senders
         cannot hold the room that others wait for.
         """
-        # Never negative: values given back by a receiver may hold the queue above the
-        # capacity for a while (they are not refused), and then there is no room at all.
+        if self.paused:
+            return 0
+        # Never negative: values given back by a receiver, or a smaller capacity, may
+        # hold the queue above the capacity for a while, and then there is no room at all.
         free = max(0, self.free())
         granted = min(max(need, 0), free)
         spare_room = self.capacity // 2 - sum(
@@ -424,28 +505,35 @@ class ChannelCore:
         """Wait until ``seq`` is ``writer``'s next put; ``False`` if it was applied before.
 
         A gap still open after a patience of 30 s is skipped rather than waited on
-        forever (the earlier put was lost with its caller).
+        forever (the earlier put was lost with its caller). Puts of one ``seq`` (a call
+        retried while the first one still waits) wait for one shared turn: the first to
+        resume applies its values, and the others then find them applied before. A put
+        that gives up waiting (cancelled) leaves the turn to the others; the turn goes
+        once the writer's order passes it (:meth:`end_turn`) or the writer closes.
         """
         if seq <= writer.last_seq:
             return False
         if seq > writer.last_seq + 1:
-            turn = asyncio.get_running_loop().create_future()
-            writer.turns[seq] = turn
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(turn), _TURN_PATIENCE)
-            finally:
-                writer.turns.pop(seq, None)
+            turn = writer.turns.get(seq)
+            if turn is None:
+                turn = writer.turns[seq] = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(turn), _TURN_PATIENCE)
         return seq > writer.last_seq
 
     def end_turn(self, writer: _Writer, seq: int) -> None:
-        """Record ``seq`` as applied and let the writer's next put proceed."""
+        """Record ``seq`` as applied and let the writer's next put proceed.
+
+        Puts still waiting for a turn the writer's order has now passed (retries of a
+        ``seq`` applied, or one whose gap was skipped) proceed too, and find it applied.
+        """
         writer.last_seq = max(writer.last_seq, seq)
         if self.journal is not None:
             self.journal.writers.add(writer.name)
-        following = writer.turns.get(writer.last_seq + 1)
-        if following is not None and not following.done():
-            following.set_result(None)
+        for passed in [waiting for waiting in writer.turns if waiting <= writer.last_seq + 1]:
+            turn = writer.turns.pop(passed)
+            if not turn.done():
+                turn.set_result(None)
 
     def accept(self, writer: _Writer, items: list[Any]) -> list[Entry]:
         """Queue ``items`` (covered by ``writer``'s credit) and hand them to waiting gets.
@@ -474,6 +562,22 @@ class ChannelCore:
         self._serve_getters()
         return entries
 
+    def refuse(self, writer: _Writer, count: int) -> None:
+        """Use up ``writer``'s credit for ``count`` values of a put refused whole.
+
+        The sender spent that credit when it shipped them, so the writer no longer holds
+        it (never more than it holds); the room it frees goes to the longest-waiting
+        reserve at once, as any room that frees up.
+        """
+        spent = min(writer.credit, max(count, 0))
+        if spent <= 0:
+            return
+        writer.credit -= spent
+        self.credit_total -= spent
+        if self.journal is not None:
+            self.journal.writers.add(writer.name)
+        self._serve_reservers()
+
     def restore(self, items: list[Any]) -> None:
         """Put restored values (a checkpoint's) at the head of the queue, in order.
 
@@ -496,6 +600,14 @@ class ChannelCore:
     ) -> tuple[int, Problem | None]:
         """Grant credit now, or wait (``wait``) until room frees up; FIFO among waiters.
 
+        Only a ``need`` waits: a reserve for ``ahead`` credit alone is answered at once
+        with what there is, as if ``wait`` were false, so that it never holds up the
+        reserves queued behind it while there is room.
+
+        A waiting reserve that is cancelled grants nothing: credit handed to it just
+        before, which its caller never learns of, goes back to the channel and on to the
+        next waiting reserve.
+
         Returns:
             ``(granted, problem)``: credit granted, and why none was if so
             (``("full", ...)`` when it must not wait).
@@ -507,7 +619,7 @@ class ChannelCore:
         writer.need = need
         if need <= 0 and ahead <= 0:
             return 0, None
-        now = self._reserve_now(writer, need, ahead, wait=wait)
+        now = self._reserve_now(writer, need, ahead, wait=wait and need > 0)
         if now is not None:
             return now
         waiter = _ReserveWaiter(
@@ -516,6 +628,9 @@ class ChannelCore:
         self._reservers.append(waiter)
         try:
             granted = await waiter.future
+        except asyncio.CancelledError:
+            self._take_back(writer, waiter.future)
+            raise
         finally:
             with contextlib.suppress(ValueError):
                 self._reservers.remove(waiter)
@@ -532,12 +647,30 @@ class ChannelCore:
         if not self._reservers:
             granted = self.grant(writer, need, ahead)
             if granted or not wait:
-                return granted, None if granted else ("full", "the channel is full")
+                return granted, None if granted else self._full()
         elif not wait:
-            return 0, ("full", "the channel is full")
+            return 0, self._full()
         if self._too_many_waiting():
             return 0, self._busy()
         return None
+
+    def _full(self) -> Problem:
+        if self.paused:
+            return "full", "the channel is paused by an operator"
+        return "full", "the channel is full"
+
+    def _take_back(self, writer: _Writer, granted: asyncio.Future[int]) -> None:
+        """Return credit granted to a reserve that was cancelled before it answered."""
+        if not granted.done() or granted.cancelled() or self.writers.get(writer.name) is not writer:
+            return  # nothing granted, or the writer closed and its credit went back
+        taken = min(granted.result(), writer.credit)
+        if taken <= 0:
+            return
+        writer.credit -= taken
+        self.credit_total -= taken
+        if self.journal is not None:
+            self.journal.writers.add(writer.name)
+        self._serve_reservers()
 
     def withdraw_reserve(self, writer: str, request: int) -> None:
         """End a waiting ``reserve`` of ``writer`` without granting anything."""
@@ -597,12 +730,18 @@ class ChannelCore:
         return count
 
     def give_back(self, handle_id: str, ids: list[int]) -> None:
-        """Return leased values that were never handed out, to the head, in order."""
+        """Return leased values that were never handed out, to the head, in order.
+
+        The hand-out is taken back whole: its delivery, its place in ``total_received``
+        and, for a value delivered before, its count in ``redelivered``.
+        """
         entries = []
         for delivery_id in ids:
             lease = self.leases.get(delivery_id)
             if lease is not None and lease.receiver == handle_id:
                 del self.leases[delivery_id]
+                if lease.entry.deliveries > 1:
+                    self.redelivered -= 1
                 lease.entry.deliveries -= 1
                 self.total_received -= 1
                 entries.append(lease.entry)
@@ -644,6 +783,10 @@ class ChannelCore:
     ) -> tuple[list[Entry], Problem | None]:
         """Take values, waiting up to ``wait`` seconds for the first one.
 
+        A waiting get that is cancelled takes nothing: values handed to it just before,
+        which its caller never sees, go back to the head of the queue as never handed
+        out (see :meth:`give_back`).
+
         Returns:
             ``(entries, problem)``: the values leased to the caller, and when there are
             none, why (``empty``, ``ended``, ``sender_lost``, ``handle_closed``,
@@ -666,6 +809,11 @@ class ChannelCore:
         try:
             with contextlib.suppress(TimeoutError):
                 result = await asyncio.wait_for(asyncio.shield(future), wait)
+        except asyncio.CancelledError:
+            # Values handed over just before the cancellation never reach the caller.
+            if future.done() and not future.cancelled():
+                self.give_back(handle_id, [entry.id for entry in future.result() or []])
+            raise
         finally:
             with contextlib.suppress(ValueError):
                 self._getters.remove(waiter)

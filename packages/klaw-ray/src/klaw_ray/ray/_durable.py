@@ -11,7 +11,8 @@ answered.
 A restarted actor (or a new one, after the whole Ray instance restarted, on the same
 ``channels.storage_dir``) rebuilds the core from the database: queued values in order,
 leases with their receivers and deadlines, open handles and the processes holding them,
-each writer's last applied put and its credit, the counters. Handles re-attach on their
+each writer's last applied put and its credit, the counters, and what an operator set
+(a resized capacity, a pause, a close). Handles re-attach on their
 next call; the processes of handles that do not re-attach within :data:`RESTART_GRACE`
 seconds are taken for dead, so their leases return and their senders count as lost.
 """
@@ -25,6 +26,7 @@ from typing import Any, Final
 
 import msgspec
 
+from klaw_ray._arguments import UNBOUNDED
 from klaw_ray.ray._core import ChannelCore, Entry, Lease, _Handle, _Writer
 from klaw_ray.ray._store import (
     Changes,
@@ -34,6 +36,7 @@ from klaw_ray.ray._store import (
     StoredEntry,
     StoredHandle,
     StoredMeta,
+    StoredSettings,
     StoredWriter,
 )
 
@@ -75,6 +78,7 @@ class DurableChannel:
     def __init__(self, storage_dir: str | None, namespace: str, name: str) -> None:
         directory = default_storage_dir() if storage_dir is None else Path(storage_dir)
         self.store = ChannelStore(ChannelStore.path_for(directory, namespace, name))
+        self.created_capacity: int | None = None
 
     def open(self, meta: StoredMeta) -> tuple[int, Snapshot | None]:
         """Create the channel's database, or read it back; return the incarnation.
@@ -88,6 +92,7 @@ class DurableChannel:
             StoreError: The file is not a klaw channel database, or cannot be used.
         """
         snapshot = self.store.load()
+        self.created_capacity = meta.capacity
         if snapshot is None:
             return self.store.create(meta), None
         stored = snapshot.meta
@@ -114,6 +119,10 @@ class DurableChannel:
         core.redelivered = counters.redelivered
         core.lost = counters.lost
         core.high_watermark = counters.high_watermark
+        settings = snapshot.settings
+        if settings.capacity is not None:
+            core.capacity = settings.capacity
+        core.paused, core.shut = settings.paused, settings.shut
         for stored in snapshot.entries:
             entry = Entry(stored.id, msgspec.Raw(stored.item), stored.deliveries, stored.pos)
             if stored.leased_to:
@@ -130,7 +139,7 @@ class DurableChannel:
                 core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
                 processes.add(handle.process)
             else:
-                core.closed[handle.handle_id] = handle.state
+                core.remember_closed(handle.handle_id, handle.state)
                 if handle.state == "lost" and handle.kind == "sender":
                     core.lost_senders.append(handle.handle_id)
         orphaned: dict[str, list[int]] = {}
@@ -200,6 +209,7 @@ class DurableChannel:
                 core.lost,
                 core.high_watermark,
             ),
+            settings=_settings(core, self.created_capacity) if journal.settings else None,
         )
         self.store.commit(changes)
         core.journal = type(journal)()
@@ -207,3 +217,13 @@ class DurableChannel:
     def close(self) -> None:
         """Close the database (idempotent)."""
         self.store.close()
+
+
+def _settings(core: ChannelCore, created_capacity: int | None) -> StoredSettings:
+    """What an operator set on ``core``; the capacity only when a resize changed it."""
+    resized = None if core.capacity == _as_bound(created_capacity) else core.capacity
+    return StoredSettings(resized, core.paused, core.shut)
+
+
+def _as_bound(capacity: int | None) -> int:
+    return UNBOUNDED if capacity is None else capacity

@@ -7,10 +7,17 @@ process (its buffers, call numbering, the calls it has in flight) is created afr
 each process on first use and never pickled.
 
 Failures: every Ray failure surfaces as :class:`~klaw_wire.ChannelBackendError`. A call
-that fails because the actor is restarting is retried until the channel answers again
-or ``timeout`` seconds have passed (``channels.timeout``); the actor applies a retried
-put at most once. When the channel that answers is a new incarnation that lost its
-values (a channel that is not durable), the handle raises
+that Ray reports *unavailable* (the actor is restarting, or its node cannot be reached)
+is retried, pausing 0.05 s at first and up to 1 s between tries, for at most
+``channels.timeout`` seconds from the first time Ray reported it (not from the start
+of the call, which may have waited long for values): that is the setting's one
+meaning. When the time is up the call raises ``ChannelBackendError`` naming the channel
+and the setting. An actor that Ray reports dead for good (killed with
+``no_restart=True``, or out of restarts) fails the call at once: there is nothing to
+wait for. The actor applies a retried put at most once.
+
+When the channel that answers is a new incarnation that lost its values (a channel that
+is not durable), the handle raises
 :class:`~klaw_wire.ChannelRestartedError`, and keeps raising it for every later call:
 open new handles (for a named channel, :func:`~klaw_ray.get_channel`) to go on.
 """
@@ -127,31 +134,41 @@ class RayHandle(ClosingHandle):
         name = self._metadata.name
         return f"channel {name!r}" if name else "the Ray channel"
 
-    def _backend_error(self, exc: BaseException) -> ChannelBackendError:
+    def _backend_error(self, exc: BaseException, detail: str = "") -> ChannelBackendError:
         metadata = self._metadata
-        return backend_error(exc, actor_name(metadata.name), metadata.namespace, metadata.name)
+        return backend_error(
+            exc, actor_name(metadata.name), metadata.namespace, metadata.name, detail
+        )
 
     def _attach(self) -> None:
         """Make the actor watch this process's liveness (once per incarnation)."""
         attach_process(self._actor, self._metadata.key, self._incarnation)
 
     async def _call(self, method: str, *args: Any) -> Any:
-        """Call the actor, retrying while it restarts; Ray failures become our errors.
+        """Call the actor, retrying while Ray reports it unavailable; Ray failures become ours.
+
+        Cancelling the caller cancels the wait (and a pause between tries) at once.
 
         Raises:
-            ChannelBackendError: The actor died for good, or did not answer again within
-                the handle's ``timeout``.
+            ChannelBackendError: The actor is dead for good (at once), or it was still
+                unavailable ``channels.timeout`` seconds after Ray first reported it so
+                (the error's ``detail`` names the setting and its value).
         """
-        deadline = time.monotonic() + self._timeout
+        timeout = self._timeout
+        deadline: float | None = None  # counted from the first failure, not the call's start
         pause = _RETRY_PAUSE[0]
         while True:
             try:
                 return await getattr(self._actor, method).remote(*args)
             except ActorDiedError as exc:
-                raise self._backend_error(exc) from exc
-            except RayActorError as exc:  # unavailable or restarting: try again
-                if time.monotonic() + pause > deadline:
-                    raise self._backend_error(exc) from exc
+                raise self._backend_error(exc, "its actor is gone for good") from exc
+            except RayActorError as exc:  # unavailable (restarting, unreachable): try again
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + timeout
+                if now + pause > deadline:
+                    detail = f"did not answer again within channels.timeout = {timeout:g} s"
+                    raise self._backend_error(exc, detail) from exc
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _RETRY_PAUSE[1])
             except RayError as exc:

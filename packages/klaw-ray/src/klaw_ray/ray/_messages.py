@@ -110,6 +110,8 @@ class PutRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
         ahead: Extra credit the writer would like, to ship its next values at once.
         envelope: The encoded ``DataMessage[list[T]]`` (empty list on a reference
             channel, whose references travel beside the request).
+        stamps: ``(index, unix time)`` of each traced value of the put: when its
+            ``send`` was called (empty when none was sampled).
     """
 
     handle_id: str
@@ -120,6 +122,7 @@ class PutRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
     need: int
     ahead: int
     envelope: msgspec.Raw
+    stamps: list[tuple[int, float]] = msgspec.field(default_factory=list)
 
 
 class ReserveRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -185,6 +188,8 @@ class GetRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
         acked: Delivery ids the receiver has handed to its caller since its last call.
         held: After a restart only: every delivery id the receiver still holds, so
             that the actor returns leases whose answer was lost in the crash.
+        observed: Send-to-receive latencies, in seconds, of traced values the receiver
+            handed to its caller since its last report.
     """
 
     handle_id: str
@@ -196,6 +201,7 @@ class GetRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
     wait: float | None = None
     acked: list[int] = msgspec.field(default_factory=list)
     held: list[int] | None = None
+    observed: list[float] = msgspec.field(default_factory=list)
 
 
 class GetAnswer(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -211,6 +217,8 @@ class GetAnswer(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
         refs: On a reference channel, the object references instead of ``data``.
         error: Why the status is not ``"ok"``.
         lost_sender: For ``"sender_lost"``, the lost sender handle's id.
+        stamps: ``(index, unix time)`` of each traced value of the answer, as its
+            sender stamped it.
     """
 
     status: Status = "ok"
@@ -221,6 +229,7 @@ class GetAnswer(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     refs: tuple[Any, ...] = ()
     error: str = ""
     lost_sender: str = ""
+    stamps: list[tuple[int, float]] = msgspec.field(default_factory=list)
 
 
 class AckRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -249,6 +258,7 @@ class CloseRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
         acked: Receivers: delivery ids handed to the caller, now acknowledged.
         unread: Receivers: delivery ids fetched but never handed out; they go back to
             the head of the channel, in order.
+        observed: Receivers: latencies not yet reported (see :class:`GetRequest`).
         abort: Senders: when not empty, the sender is closed as lost, with this
             explanation: receivers see ``sender_lost`` instead of the end of the stream.
     """
@@ -258,6 +268,7 @@ class CloseRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
     incarnation: int
     acked: list[int] = msgspec.field(default_factory=list)
     unread: list[int] = msgspec.field(default_factory=list)
+    observed: list[float] = msgspec.field(default_factory=list)
     abort: str = ""
 
 

@@ -13,6 +13,7 @@ from klaw_config import KlawConfig
 from klaw_ray._arguments import resolve_arguments
 from klaw_ray.ray import _pickling
 from klaw_ray.ray._actor import RayChannelActor, actor_concurrency
+from klaw_ray.ray._exporter import MetricsPortError, register_channel
 from klaw_ray.ray._liveness import process_id
 from klaw_ray.ray._messages import ChannelMetadata
 from klaw_ray.ray._naming import actor_name
@@ -40,6 +41,9 @@ def handle_options(config: KlawConfig, coalesce: bool | None = None) -> dict[str
         "coalesce": channels.coalesce if coalesce is None else coalesce,
         "prefetch": channels.prefetch,
         "timeout": channels.timeout,
+        "trace_sample_rate": (
+            config.telemetry.trace_sample_rate if config.telemetry.enabled else 0.0
+        ),
     }
 
 
@@ -64,6 +68,8 @@ async def open_actor(
         ChannelBackendError: Ray could not be started, or the actor not created.
         UnshippableTypeError: ``value_type`` cannot be sent to Ray workers.
         ValueError: A channel of that name exists with other settings.
+        MetricsPortError: klaw started Ray and its metrics exporter, which could not
+            listen on ``telemetry.metrics_port``.
     """
     ensure_ray(config)
     _pickling.check_shippable(value_type)
@@ -110,6 +116,12 @@ async def open_actor(
             await actor.register.remote("receiver", receiver_id, process)
     except RayError as exc:
         raise backend_error(exc, actor_name(name or ""), namespace, name or "") from exc
+    if config.telemetry.enabled:
+        try:
+            await register_channel(actor, metadata, namespace)
+        except MetricsPortError:  # the caller gets no handles: none may stay open
+            await actor.close_all_of.remote([sender_id, receiver_id])
+            raise
     expected = (capacity, value_type, by_reference, delivery, durable)
     found = (
         metadata.capacity,
@@ -169,6 +181,8 @@ async def ray_channel(
         UnshippableTypeError: ``value_type`` cannot be sent to Ray workers.
         ValueError: A channel of that name exists with other settings, or ``durable``
             was asked for an unnamed channel.
+        MetricsPortError: klaw started Ray, and its metrics endpoint could not listen
+            on ``telemetry.metrics_port``.
     """
     actor, metadata, sender_id, receiver_id = await open_actor(
         capacity,

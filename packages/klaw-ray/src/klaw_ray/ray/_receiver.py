@@ -15,6 +15,10 @@ the other receivers, and :attr:`RayReceiver.last_deliveries` tells the consumer 
 received it again that it is a redelivery. Values fetched but never handed out go back to
 the head of the channel, in order, when the receiver closes; a cancelled ``recv`` loses
 nothing (what its fetch brings stays in the buffer).
+
+Latency: a traced value (one its sender stamped) is measured when the receiver hands it
+to its caller, and the measurement travels with the receiver's next get, or its close
+(see :mod:`klaw_ray.ray._latency`).
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ class _ReceiveState:
     fetch_request: int = -1
     end: BaseException | None = None
     reconcile: bool = False
+    stamps: dict[int, float] = field(default_factory=dict)  # delivery id -> send time
+    observed: list[float] = field(default_factory=list)  # latencies not yet reported
 
 
 class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
@@ -168,6 +174,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         request = state.request
         state.request += 1
         state.fetch_request = request
+        observed, state.observed = state.observed, []
         return encode_message(
             GetRequest(
                 self._handle_id,
@@ -179,6 +186,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
                 wait,
                 acked,
                 held,
+                observed,
             )
         )
 
@@ -198,6 +206,9 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
                 (Delivery(delivery_id, count), value)
                 for delivery_id, count, value in zip(answer.ids, counts, values, strict=True)
             )
+            for index, stamp in answer.stamps:
+                if 0 <= index < len(answer.ids):
+                    state.stamps[answer.ids[index]] = stamp
         elif answer.status in ("ended", "sender_lost", "handle_closed", "peer_closed"):
             error = closed_error(
                 answer.status, self._metadata.name, answer.error, answer.lost_sender
@@ -267,6 +278,9 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         them has them redelivered.
         """
         taken = [state.buffer.popleft() for _ in range(min(count, len(state.buffer)))]
+        if state.stamps:
+            for delivery, _ in taken:
+                _observe(state, delivery.id)
         state.handed.extend(state.current)
         state.current = [delivery.id for delivery, _ in taken]
         self._last = tuple(delivery for delivery, _ in taken)
@@ -295,6 +309,8 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             and state.loop is asyncio.get_running_loop()
         ):
             delivery, value = state.buffer.popleft()
+            if state.stamps:
+                _observe(state, delivery.id)
             state.handed.extend(state.current)  # the previous value is processed now
             state.current = [delivery.id]
             self._last = (delivery,)
@@ -426,6 +442,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         state = self._state_
         acked: list[int] = []
         unread: list[int] = []
+        observed: list[float] = []
         if state is not None:
             if state.fetch is not None and not state.fetch.done():
                 with contextlib.suppress(ChannelBackendError):  # gone: the fetch fails too
@@ -434,8 +451,22 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             acked, state.handed, state.current = [*state.handed, *state.current], [], []
             unread = [delivery.id for delivery, _ in state.buffer]
             state.buffer.clear()
-        request = CloseRequest(self._handle_id, process_id(), self._incarnation, acked, unread)
+            state.stamps.clear()  # the unread values keep their stamps in the actor
+            observed, state.observed = state.observed, []
+        request = CloseRequest(
+            self._handle_id, process_id(), self._incarnation, acked, unread, observed
+        )
         await self._close_call("close_receiver", encode_message(request))
+
+
+def _observe(state: _ReceiveState, delivery_id: int) -> None:
+    """A traced value is handed to the caller: its latency is reported with the next call.
+
+    A latency below 0 (the sender's clock ahead of this one) counts as 0.
+    """
+    stamp = state.stamps.pop(delivery_id, None)
+    if stamp is not None:
+        state.observed.append(max(0.0, time.time() - stamp))
 
 
 def _reraise(error: BaseException) -> BaseException:

@@ -36,8 +36,11 @@ class RayReferenceSender(RaySender[T]):
     def _item(self, value: Any) -> Any:
         return ray.put(value)
 
-    def _submit_put(self, state: _SendState, seq: int, items: list[Any]) -> Any:
-        request = self._put_request(state, seq, b"\x90")  # an empty envelope: refs go beside
+    def _submit_put(
+        self, state: _SendState, seq: int, items: list[Any], stamps: list[tuple[int, float]]
+    ) -> Any:
+        # An empty envelope: the references travel beside the request.
+        request = self._put_request(state, seq, b"\x90", stamps)
         return self._call("put_refs", request, items)
 
 

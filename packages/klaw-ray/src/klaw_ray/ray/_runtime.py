@@ -10,6 +10,7 @@ import ray
 from ray._private import ray_constants
 
 from klaw_config import KlawConfig
+from klaw_ray.ray._exporter import launch_metrics
 from klaw_wire import ChannelBackendError
 
 __all__ = [
@@ -79,6 +80,10 @@ def ensure_ray(config: KlawConfig) -> bool:
     With ``ray.address`` unset, start an embedded single-node instance that listens on
     127.0.0.1 only, with no dashboard. Otherwise join the cluster at that address.
 
+    With ``telemetry.enabled``, a Ray that this call started or joined also gets the
+    metrics exporter (:func:`~klaw_ray.start_metrics_exporter`), started without
+    waiting for it: the first channel created checks that it listens.
+
     Args:
         config: The configuration (``ray.address``, ``ray.namespace``).
 
@@ -101,6 +106,8 @@ def ensure_ray(config: KlawConfig) -> bool:
             cause=f"{type(exc).__name__}: {exc}",
             namespace=config.ray.namespace,
         ) from exc
+    if config.telemetry.enabled:
+        launch_metrics(config)  # checked when the first channel registers with it
     return True
 
 
@@ -126,7 +133,7 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def backend_error(
-    exc: BaseException, actor_name: str, namespace: str, channel_id: str = ""
+    exc: BaseException, actor_name: str, namespace: str, channel_id: str = "", detail: str = ""
 ) -> ChannelBackendError:
     """Describe a Ray failure reaching a channel actor as a ``ChannelBackendError``."""
     return ChannelBackendError(
@@ -135,6 +142,7 @@ def backend_error(
         cause=describe_failure(exc),
         actor_name=actor_name,
         namespace=namespace,
+        detail=detail,
     )
 
 

@@ -20,6 +20,11 @@ its values) makes the next ``send``, ``send_batch``, ``flush`` or ``close`` rais
 error with the values that were not delivered in its ``undelivered`` attribute, so
 nothing is dropped without the caller knowing.
 
+Tracing (``telemetry.trace_sample_rate`` above 0): a seeded sampler in the handle picks
+the values stamped with the wall clock at their ``send`` call; the stamps travel with
+their put (see :mod:`klaw_ray.ray._latency`). A value that is never shipped (its send
+was cancelled while waiting, or failed) takes its stamp with it.
+
 With ``coalesce=False``, ``send`` returns only once its value is in the channel (one
 actor call per value): choose it when the caller must know that, and the default when
 throughput matters (``flush()`` gives the same guarantee for everything sent before it).
@@ -28,6 +33,7 @@ throughput matters (``flush()`` gives the same guarantee for everything sent bef
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
@@ -39,6 +45,7 @@ import msgspec
 from klaw_ray._arguments import check_abort_reason
 from klaw_ray._cancellation import defer_cancellation
 from klaw_ray.ray._handle import RayHandle, closed_error
+from klaw_ray.ray._latency import TraceSampler, sampler_for
 from klaw_ray.ray._liveness import process_id
 from klaw_ray.ray._messages import (
     CloseRequest,
@@ -106,6 +113,8 @@ class _SendState:
     reported: bool = False
     undelivered: list[Any] = field(default_factory=list)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    sampler: TraceSampler | None = None  # None when no value is traced (rate 0)
+    stamps: dict[int, float] = field(default_factory=dict)  # id(item) -> send time
 
 
 class RaySender(RayHandle, Generic[T]):
@@ -143,7 +152,11 @@ class RaySender(RayHandle, Generic[T]):
         loop = asyncio.get_running_loop()
         state = self._state_
         if state is None:
-            state = self._state_ = _SendState(writer=uuid.uuid4().hex, loop=loop)
+            writer = uuid.uuid4().hex
+            rate = float(self._options.get("trace_sample_rate", 0.0))
+            state = self._state_ = _SendState(
+                writer=writer, loop=loop, sampler=sampler_for(rate, writer)
+            )
             state.idle.set()
             self._attach()
         elif state.loop is not loop:
@@ -175,6 +188,22 @@ class RaySender(RayHandle, Generic[T]):
             raise TypeError(f"{self._label} rejected the value: {exc}") from exc
         return msgspec.Raw(encoded)
 
+    @staticmethod
+    def _stamp(state: _SendState, items: list[Any]) -> None:
+        """Stamp the values the sampler picks with the time of their ``send`` call."""
+        sampler = state.sampler
+        assert sampler is not None
+        for item in items:
+            if sampler.sample():
+                state.stamps[id(item)] = time.time()
+
+    @staticmethod
+    def _batch_stamps(state: _SendState, items: list[Any]) -> list[tuple[int, float]]:
+        """The stamps of a batch about to ship, by index (taken out of the handle)."""
+        stamps = state.stamps
+        found = [(index, stamps.pop(id(item), 0.0)) for index, item in enumerate(items)]
+        return [(index, stamp) for index, stamp in found if stamp]
+
     # --- the send buffer ---------------------------------------------------------------
 
     def _check_failure(self, state: _SendState) -> None:
@@ -203,6 +232,7 @@ class RaySender(RayHandle, Generic[T]):
     def _fail_pending(self, state: _SendState, failure: BaseException) -> None:
         while state.pending:
             pending = state.pending.popleft()
+            state.stamps.pop(id(pending.item), None)  # never sent: no stale stamp stays
             if not pending.future.done():
                 pending.future.set_exception(_again(failure, self._metadata.name))
 
@@ -215,12 +245,16 @@ class RaySender(RayHandle, Generic[T]):
             state.seq += 1
             state.in_flight[seq] = batch
             state.idle.clear()
-            ref = self._submit_put(state, seq, [item for _, item in batch])
+            items = [item for _, item in batch]
+            stamps = self._batch_stamps(state, items) if state.stamps else []
+            ref = self._submit_put(state, seq, items, stamps)
             task = state.loop.create_task(self._await_put(state, seq, ref, batch))
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)
 
-    def _put_request(self, state: _SendState, seq: int, envelope: bytes) -> PutRequest:
+    def _put_request(
+        self, state: _SendState, seq: int, envelope: bytes, stamps: list[tuple[int, float]]
+    ) -> PutRequest:
         return PutRequest(
             self._handle_id,
             state.writer,
@@ -230,17 +264,20 @@ class RaySender(RayHandle, Generic[T]):
             len(state.pending),
             self._ahead(),
             msgspec.Raw(envelope),
+            stamps,
         )
 
     def _ahead(self) -> int:
         capacity = self._metadata.capacity
         return _MAX_BATCH if capacity is None else max(1, min(_MAX_BATCH, capacity // 4))
 
-    def _submit_put(self, state: _SendState, seq: int, items: list[Any]) -> Any:
+    def _submit_put(
+        self, state: _SendState, seq: int, items: list[Any], stamps: list[tuple[int, float]]
+    ) -> Any:
         """Start the actor call that puts ``items``; return a retrying awaitable."""
         header = WireHeader(channel_id=self._metadata.name, seq=seq, ts=now_ms())
         envelope = get_codec_pool().encode(DataMessage(header=header, payload=items))
-        request = encode_message(self._put_request(state, seq, envelope))
+        request = encode_message(self._put_request(state, seq, envelope, stamps))
         return self._call("put", request)
 
     async def _await_put(
@@ -277,6 +314,7 @@ class RaySender(RayHandle, Generic[T]):
         if not state.in_flight:
             state.undelivered.extend(value for value, _ in state.buffer)
             state.buffer.clear()
+            state.stamps.clear()
             state.idle.set()
         self._fail_pending(state, state.failure)
 
@@ -342,7 +380,8 @@ class RaySender(RayHandle, Generic[T]):
             except asyncio.CancelledError:
                 # What was fed before the cancellation is sent; the rest never will be.
                 for pending in waiting:
-                    pending.future.cancel()
+                    if pending.future.cancel():  # never buffered: nor is its stamp shipped
+                        state.stamps.pop(id(pending.item), None)
                 state.pending = deque(p for p in state.pending if not p.future.done())
                 if not state.pending and state.reserving:
                     # Nothing waits for room any more: the reserve waiting in the actor
@@ -389,6 +428,8 @@ class RaySender(RayHandle, Generic[T]):
             and self.coalescing
         ):
             item = self._item(value)
+            if state.sampler is not None and state.sampler.sample():
+                state.stamps[id(item)] = time.time()
             state.credit -= 1
             state.buffer.append((value, item))
             if len(state.in_flight) < _MAX_IN_FLIGHT:
@@ -422,6 +463,8 @@ class RaySender(RayHandle, Generic[T]):
             await self._ensure_registered()
         batch = list(values)
         items = [self._item(value) for value in batch]
+        if state.sampler is not None:
+            self._stamp(state, items)
         if not batch:
             await self._probe(state)
             return
@@ -503,6 +546,8 @@ class RaySender(RayHandle, Generic[T]):
             raise
         except ChannelClosedError as exc:
             return Err(exc.to_struct())
+        if state.sampler is not None:
+            self._stamp(state, [item])
         await self._enqueue(state, [value], [item])
         if not self.coalescing:
             await self._drained(state)

@@ -11,11 +11,13 @@ The file is in WAL mode with ``synchronous=NORMAL``: a committed transaction sur
 death of the process (and of Ray), but not necessarily an operating-system crash or a
 power cut, which may take the last transactions (never part of one) with them.
 
-Schema (version 1): one-row tables ``klaw_schema`` (the version), ``channel``
-(:class:`StoredMeta` and the incarnation) and ``counters``; ``entries`` keyed by an
+Schema (version 2): one-row tables ``klaw_schema`` (the version), ``channel``
+(:class:`StoredMeta` and the incarnation), ``counters`` and ``settings`` (what an
+operator changed: :class:`StoredSettings`); ``entries`` keyed by an
 ``INTEGER PRIMARY KEY`` id; ``handles`` and ``writers`` keyed by their text ids
 (``WITHOUT ROWID``). Every table is ``STRICT``: a value of the wrong type is refused, not
-stored.
+stored. A version-1 file (no ``settings`` table) is upgraded in place when opened, in one
+transaction; an older klaw then refuses it as written by a newer one.
 
 The file's header carries SQLite's ``application_id`` :data:`APPLICATION_ID`, so a klaw
 channel database is told apart from any other SQLite file before a table is read.
@@ -48,10 +50,11 @@ __all__ = [
     "StoredEntry",
     "StoredHandle",
     "StoredMeta",
+    "StoredSettings",
     "StoredWriter",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """The schema version this module writes, and the newest it reads."""
 
 APPLICATION_ID: Final = 0x6B6C6177
@@ -169,6 +172,17 @@ class StoredMeta(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Unix time of creation."""
 
 
+class StoredSettings(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """What an operator changed (``klaw channels``), replaced as a whole."""
+
+    capacity: int | None = None
+    """The capacity set by a resize; ``None``: the capacity the channel was created with."""
+    paused: bool = False
+    """Whether the channel is paused (senders get no credit)."""
+    shut: bool = False
+    """Whether an operator closed the channel (every sender, later ones too)."""
+
+
 class Snapshot(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Everything a store holds, as :meth:`ChannelStore.load` reads it."""
 
@@ -184,6 +198,8 @@ class Snapshot(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Every handle, sorted by ``handle_id``."""
     writers: list[StoredWriter]
     """Every writer, sorted by ``writer``."""
+    settings: StoredSettings = StoredSettings()
+    """What an operator changed."""
 
 
 class Changes(msgspec.Struct, gc=False):
@@ -206,6 +222,8 @@ class Changes(msgspec.Struct, gc=False):
     """Ids of writers to remove; unknown ids are ignored."""
     counters: StoredCounters | None = None
     """The counters' new values, or ``None`` to leave them."""
+    settings: StoredSettings | None = None
+    """The operator's settings, or ``None`` to leave them."""
 
     def __bool__(self) -> bool:
         """Whether there is anything to write."""
@@ -216,8 +234,16 @@ class Changes(msgspec.Struct, gc=False):
             or self.writers
             or self.dropped_writers
             or self.counters is not None
+            or self.settings is not None
         )
 
+
+_SETTINGS_TABLE: Final = """CREATE TABLE settings (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+    capacity INTEGER,
+    paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
+    shut INTEGER NOT NULL CHECK (shut IN (0, 1))
+) STRICT"""
 
 _SCHEMA: Final = f"""
 CREATE TABLE klaw_schema (version INTEGER NOT NULL) STRICT;
@@ -263,6 +289,7 @@ CREATE TABLE writers (
     last_seq INTEGER NOT NULL,
     credit INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+{_SETTINGS_TABLE};
 PRAGMA application_id = {APPLICATION_ID};
 """
 
@@ -301,6 +328,11 @@ _UPSERT_WRITER: Final = (
     " last_seq = excluded.last_seq, credit = excluded.credit"
 )
 _DELETE_WRITER: Final = "DELETE FROM writers WHERE writer = ?"
+_UPSERT_SETTINGS: Final = (
+    "INSERT INTO settings (singleton, capacity, paused, shut) VALUES (0, ?, ?, ?)"
+    " ON CONFLICT (singleton) DO UPDATE SET capacity = excluded.capacity,"
+    " paused = excluded.paused, shut = excluded.shut"
+)
 _UPDATE_COUNTERS: Final = (
     "UPDATE counters SET next_id = ?, total_sent = ?, total_received = ?, total_acked = ?,"
     " redelivered = ?, lost = ?, high_watermark = ?"
@@ -474,8 +506,24 @@ class ChannelStore:
                 f"written by a newer klaw (schema version {version}; this klaw reads "
                 f"version {SCHEMA_VERSION} and older): upgrade klaw to open it",
             )
-        if version != SCHEMA_VERSION:
+        if version == 1:
+            self._upgrade_from_1(conn)
+        elif version != SCHEMA_VERSION:
             raise StoreError(self._path, f"unknown schema version {version!r}")
+
+    @staticmethod
+    def _upgrade_from_1(conn: sqlite3.Connection) -> None:
+        """Add version 2's ``settings`` table to a version-1 file, in one transaction."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if conn.execute("SELECT version FROM klaw_schema").fetchone()[0] == 1:
+                conn.execute(_SETTINGS_TABLE)  # else another process just upgraded it
+                conn.execute(f"UPDATE klaw_schema SET version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @staticmethod
     def path_for(storage_dir: str | os.PathLike[str], namespace: str, name: str) -> Path:
@@ -580,8 +628,14 @@ class ChannelStore:
                     ),
                 )
             )
+            row = conn.execute("SELECT capacity, paused, shut FROM settings").fetchone()
+            settings = (
+                StoredSettings()
+                if row is None
+                else StoredSettings(row[0], bool(row[1]), bool(row[2]))
+            )
         self._has_channel = True
-        return Snapshot(meta, inc, counters, entries, handles, writers)
+        return Snapshot(meta, inc, counters, entries, handles, writers, settings)
 
     def create(self, meta: StoredMeta) -> int:
         """Write a new channel's description, with zero counters and nothing else.
@@ -665,6 +719,8 @@ class ChannelStore:
                 conn.executemany(_UPSERT_WRITER, map(astuple, changes.writers))
             if changes.counters is not None:
                 conn.execute(_UPDATE_COUNTERS, astuple(changes.counters))
+            if changes.settings is not None:
+                conn.execute(_UPSERT_SETTINGS, astuple(changes.settings))
             if changes.deleted:
                 conn.executemany(_DELETE_ENTRIES, _id_runs(changes.deleted))
             if changes.dropped_writers:
