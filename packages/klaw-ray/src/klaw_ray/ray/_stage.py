@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
+from klaw_ray.ray._exporter import register_stage_worker, retire_stage_worker
 from klaw_ray.ray._handle import RayHandle
 from klaw_ray.ray._receiver import RayReceiver
 from klaw_ray.ray._sender import RaySender
@@ -100,6 +102,7 @@ class _RayWorker:
         self._actor = actor
         self._stage = stage
         self._handles = handles
+        self._key = uuid.uuid4().hex
         self._finished = asyncio.ensure_future(self._run())
 
     async def _run(self) -> WorkerStats:
@@ -114,6 +117,7 @@ class _RayWorker:
             await self._release()
             started = not getattr(exc, "actor_init_failed", False)
             raise WorkerDiedError(self._stage, str(exc), started=started) from exc
+        retire_stage_worker(self._key, figures)
         return figures
 
     async def _release(self) -> None:
@@ -130,6 +134,11 @@ class _RayWorker:
             if handle is not None:
                 with contextlib.suppress(ChannelError):
                     await handle.close()
+
+    @property
+    def key(self) -> str:
+        """The worker's unique key (how the metrics exporter knows it)."""
+        return self._key
 
     @property
     def finished(self) -> asyncio.Future[WorkerStats]:
@@ -206,4 +215,6 @@ class RayWorkerRunner:
             (source, sink, dead),
             stage._batch_size,
         )
-        return _RayWorker(actor, stage.name, (source, sink, dead))
+        worker = _RayWorker(actor, stage.name, (source, sink, dead))
+        await register_stage_worker(worker.key, stage.name, actor)
+        return worker
