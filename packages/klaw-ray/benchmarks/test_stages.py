@@ -31,7 +31,7 @@ WORKERS = 2
 VALUES = 40_000
 WARM_UP = 2_000
 CAPACITY = 1024
-ROUNDS = 2
+ROUNDS = 3
 
 Start = Callable[[RayReceiver[Order], RaySender[Priced]], Awaitable[Callable[[], Awaitable[Any]]]]
 """Starts the workers between two channels; returns how to wait for them to finish."""

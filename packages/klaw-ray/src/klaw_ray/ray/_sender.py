@@ -113,6 +113,9 @@ class _SendState:
     reported: bool = False
     undelivered: list[Any] = field(default_factory=list)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    shipped: int = 0  # values shipped so far (a value's position: how many shipped before it)
+    starts: dict[int, int] = field(default_factory=dict)  # seq in flight -> its first position
+    progress: asyncio.Event = field(default_factory=asyncio.Event)  # set when a put ends
     sampler: TraceSampler | None = None  # None when no value is traced (rate 0)
     stamps: dict[int, float] = field(default_factory=dict)  # id(item) -> send time
 
@@ -244,6 +247,8 @@ class RaySender(RayHandle, Generic[T]):
             seq = state.seq
             state.seq += 1
             state.in_flight[seq] = batch
+            state.starts[seq] = state.shipped
+            state.shipped += len(batch)
             state.idle.clear()
             items = [item for _, item in batch]
             stamps = self._batch_stamps(state, items) if state.stamps else []
@@ -292,8 +297,11 @@ class RaySender(RayHandle, Generic[T]):
             return
         finally:
             state.in_flight.pop(seq, None)
+            state.starts.pop(seq, None)
             if not state.in_flight and not state.buffer:
                 state.idle.set()
+            state.progress.set()  # wake flushes; each waits on the event it saw
+            state.progress = asyncio.Event()
         state.credit += answer.granted
         self._feed(state)
         self._ship(state)
@@ -556,6 +564,9 @@ class RaySender(RayHandle, Generic[T]):
     async def flush(self) -> None:
         """Wait until every value sent before this call is in the channel.
 
+        Values sent meanwhile (by other tasks) are not waited for, so a flush returns
+        even while others keep sending. Cancelling it cancels only the wait.
+
         Raises:
             PeerClosedError: A batch could not be delivered (its values are in the
                 error's ``undelivered``).
@@ -565,7 +576,9 @@ class RaySender(RayHandle, Generic[T]):
         state = self._state_
         if state is None:
             return
-        await self._drained(state)
+        target = state.shipped + len(state.buffer)  # the values sent so far end here
+        while state.failure is None and min(state.starts.values(), default=state.shipped) < target:
+            await state.progress.wait()
         self._check_failure(state)
 
     def clone(self) -> Self:
