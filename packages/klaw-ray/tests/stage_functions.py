@@ -31,6 +31,7 @@ __all__ = [
     "explode",
     "explode_async",
     "fail_on_sevens",
+    "fail_one_percent",
     "price",
     "sleep_on_thirteen",
     "slow_double",
@@ -73,6 +74,13 @@ def fail_on_sevens(value: int) -> int:
     """Twice the value; raises ValueError for values ending in 7."""
     if value % 10 == 7:
         raise ValueError(f"no sevens: {value}")
+    return 2 * value
+
+
+def fail_one_percent(value: int) -> int:
+    """Twice the value; raises ValueError for 1 value in 100 (those ending in 37)."""
+    if value % 100 == 37:
+        raise ValueError(f"unlucky: {value}")
     return 2 * value
 
 

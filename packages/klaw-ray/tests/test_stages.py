@@ -197,6 +197,28 @@ async def test_failing_values_go_to_the_dead_letter_channel_with_their_error(
     assert (stats.failed, stats.dead_lettered) == (len(failing), len(failing))
 
 
+async def test_one_percent_failing_on_ray_every_failure_is_a_dead_letter_the_rest_arrive(
+    ray_config: KlawConfig,
+) -> None:
+    values = list(range(5_000))
+    results, dead_letters, stats = await _run(
+        fns.fail_one_percent,
+        values,
+        _ray_opener(ray_config),
+        dead=True,
+        workers=2,
+        config=ray_config,
+    )
+    failing = [value for value in values if value % 100 == 37]
+    assert len(failing) == 50
+    assert sorted(letter.value for letter in dead_letters) == failing
+    assert {letter.error_message for letter in dead_letters} == {
+        f"unlucky: {value}" for value in failing
+    }
+    assert sorted(results) == [2 * value for value in values if value % 100 != 37]
+    assert (stats.values_in, stats.failed, stats.dead_lettered) == (5_000, 50, 50)
+
+
 async def test_a_result_the_sink_refuses_is_that_values_failure(ray_config: KlawConfig) -> None:
     src_tx, src_rx = await channel(64, value_type=int, backend="ray", config=ray_config)
     out_tx, out_rx = await channel(64, value_type=int, backend="ray", config=ray_config)

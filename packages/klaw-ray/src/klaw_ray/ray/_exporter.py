@@ -43,7 +43,7 @@ from klaw_ray.ray._families import (
     stage_families,
 )
 from klaw_ray.ray._messages import ChannelMetadata
-from klaw_ray.stages import WorkerStats
+from klaw_ray.stages._records import WorkerStats
 
 __all__ = [
     "EXPORTER_NAME",

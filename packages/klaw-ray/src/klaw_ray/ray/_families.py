@@ -18,7 +18,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from klaw_ray.stages import WorkerStats
+from klaw_ray.stages._records import WorkerStats
 from klaw_ray.stats import LATENCY_BUCKETS, ChannelStats, LatencyHistogram
 
 __all__ = [
