@@ -80,11 +80,20 @@ def test_demo_on_the_local_backend_reports_plainly_to_a_pipe() -> None:
     _assert_plain(completed.stderr)
     assert "every message received exactly once" in completed.stdout
     assert "3,000" in completed.stdout
-    for row in ("throughput", "wire bytes / message", "pickle bytes / message", "p99", "phases"):
+    for row in (
+        "throughput",
+        "wire bytes / message",
+        "pickle bytes / message",
+        "p99",
+        "phases",
+        "stage price",
+        "stage total",
+    ):
         assert row in completed.stdout
     status = completed.stderr.splitlines()
     assert status[0] == (
-        "klaw demo: moving 3,000 orders through a local channel (3 producers, 2 consumers)"
+        "klaw demo: moving 3,000 orders through a local pipeline "
+        "(3 producers, 2 stages of 1 workers, 1 consumers)"
     )
     assert status[1] == "moving 3,000 orders ..."
     assert status[2].startswith("moved 3,000 orders in ")
@@ -99,7 +108,9 @@ def test_demo_on_an_embedded_ray_instance_reports_each_phase() -> None:
     assert completed.returncode == 0, completed.stderr[-3000:]
     _assert_plain(completed.stdout)
     _assert_plain(completed.stderr)
-    assert "ray (2 producers, 2 consumers)" in completed.stdout
+    assert "ray (2 producers, 1 workers per stage, 1 consumers)" in completed.stdout
+    assert "stage price" in completed.stdout
+    assert "stage total" in completed.stdout
     assert "every message received exactly once" in completed.stdout
     status = completed.stderr.splitlines()
     assert status[1] == "starting Ray on 127.0.0.1 ..."  # right after the first line

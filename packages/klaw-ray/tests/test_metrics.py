@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+import stage_functions
 from channel_backends import wait_for_stats
 from klaw_config import KlawConfig, TelemetryConfig
 from klaw_ray import (
@@ -30,6 +31,7 @@ from klaw_ray import (
     MetricsPortError,
     channel,
     delete_channel,
+    stages,
     start_metrics_exporter,
 )
 from klaw_ray.ray._actor import RayChannelActor
@@ -423,3 +425,47 @@ async def test_the_actor_keeps_stamps_with_values_and_adds_up_reported_latencies
         assert (await actor.stats()).errors == {"channel.empty": 1, "channel.peer_closed": 1}
     finally:
         await actor.close_all()
+
+
+@pytest.mark.anyio
+async def test_a_stage_is_scraped_with_its_values_and_failures(
+    exporter: tuple[KlawConfig, str],
+) -> None:
+    config, url = exporter
+    src_tx, src_rx = await channel(64, value_type=int, backend="ray", config=config)
+    dl_tx, dl_rx = await channel(
+        64, value_type=stages.DeadLetter[int], backend="ray", config=config
+    )
+    running = stages.stage(
+        stage_functions.fail_on_sevens,
+        src_rx,
+        dead_letter=dl_tx,
+        workers=2,
+        name="scraped-stage",
+        config=config,
+    )
+
+    async def produce() -> None:
+        async with src_tx:
+            for value in range(100):
+                await src_tx.send(value)
+
+    async def dead_letters() -> int:
+        return len([letter async for letter in dl_rx])
+
+    _, failed, stats = await asyncio.gather(produce(), dead_letters(), running.wait())
+    assert failed == stats.failed == 10
+    at = {"stage": "scraped-stage", "namespace": ray.get_runtime_context().namespace}
+
+    def counted() -> bool:  # the workers' final figures reach the exporter asynchronously
+        samples = _scrape(url)
+        return (
+            samples.get(("klaw_stage_values_in_total", frozenset(at.items()))) == 100
+            and samples.get(("klaw_stage_failed_total", frozenset(at.items()))) == 10
+        )
+
+    await asyncio.to_thread(_wait_until, counted, "the stage's final figures")
+    samples = _scrape(url)
+    assert _of(samples, "klaw_stage_values_out_total", **at) == 90
+    assert _of(samples, "klaw_stage_dead_lettered_total", **at) == 10
+    assert _of(samples, "klaw_stage_workers", **at) == 0

@@ -174,6 +174,33 @@ async def test_three_hundred_concurrent_sends_from_one_handle_all_arrive(
     assert sorted(await asyncio.wait_for(consuming, 60)) == list(range(300))
 
 
+async def test_flush_returns_while_another_task_keeps_sending(ray_config: KlawConfig) -> None:
+    tx, rx = await channel(64, backend="ray", value_type=int, config=ray_config)
+    for value in range(10):
+        await tx.send(value)
+    stop = asyncio.Event()
+
+    async def keep_sending() -> int:  # the handle never goes idle while this runs
+        sent = 0
+        while not stop.is_set():
+            await tx.send(100 + sent)
+            sent += 1
+        return sent
+
+    async def consume() -> list[int]:
+        return [value async for value in rx]
+
+    consuming = asyncio.create_task(consume())
+    sending = asyncio.create_task(keep_sending())
+    await asyncio.wait_for(tx.flush(), 60)  # waits for the first ten only
+    assert (await rx.stats()).total_sent >= 10
+    stop.set()
+    more = await sending
+    await tx.close()
+    received = await asyncio.wait_for(consuming, 60)
+    assert sorted(received) == [*range(10), *range(100, 100 + more)]
+
+
 async def test_without_coalescing_send_returns_once_the_value_is_in_the_channel(
     ray_config: KlawConfig,
 ) -> None:

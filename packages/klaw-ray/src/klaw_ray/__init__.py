@@ -24,6 +24,18 @@ from typing import TYPE_CHECKING, Any
 from klaw_ray.factory import Backend, DeliveryMode, channel
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_ray.protocols import Receiver, ReferenceReceiver, ReferenceSender, Sender
+from klaw_ray.stages import (
+    DeadLetter,
+    Stage,
+    StageCancelledError,
+    StageError,
+    StageFailedError,
+    StageState,
+    StageStats,
+    WorkerDiedError,
+    WorkerStats,
+    stage,
+)
 from klaw_ray.stats import LATENCY_BUCKETS, ChannelStats, LatencyHistogram, ReaderInfo
 from klaw_wire import (
     ChannelBackend,
@@ -89,6 +101,7 @@ __all__ = [
     "ChannelRestarted",
     "ChannelRestartedError",
     "ChannelStats",
+    "DeadLetter",
     "Delivery",
     "DeliveryMode",
     "EndOfStream",
@@ -113,7 +126,15 @@ __all__ = [
     "Sender",
     "SenderLost",
     "SenderLostError",
+    "Stage",
+    "StageCancelledError",
+    "StageError",
+    "StageFailedError",
+    "StageState",
+    "StageStats",
     "UnshippableTypeError",
+    "WorkerDiedError",
+    "WorkerStats",
     "channel",
     "channel_stats",
     "close_channel",
@@ -126,6 +147,7 @@ __all__ = [
     "reference_channel",
     "resize_channel",
     "resume_channel",
+    "stage",
     "start_metrics_exporter",
 ]
 

@@ -13,7 +13,13 @@ from klaw_types import ChannelCapacity, Identifier, Namespace
 if TYPE_CHECKING:
     from klaw_config import KlawConfig
 
-__all__ = ["UNBOUNDED", "check_batch_args", "check_timeout", "resolve_arguments"]
+__all__ = [
+    "UNBOUNDED",
+    "check_abort_reason",
+    "check_batch_args",
+    "check_timeout",
+    "resolve_arguments",
+]
 
 UNBOUNDED: Final = sys.maxsize
 """The capacity an unbounded channel keeps internally: no count of values reaches it."""
@@ -35,6 +41,16 @@ def check_timeout(timeout: float | None, argument: str = "timeout") -> None:
         )
     if not math.isfinite(given) or given < 0:
         raise ValueError(f"{argument} must be a finite number >= 0 or None, got {given!r}")
+
+
+def check_abort_reason(reason: object) -> None:
+    """Check the ``reason`` of ``Sender.abort``.
+
+    Raises:
+        TypeError: ``reason`` is not a non-empty string.
+    """
+    if not isinstance(reason, str) or not reason:
+        raise TypeError(f"abort needs a non-empty reason string, got {reason!r}")
 
 
 def check_batch_args(max_items: int, timeout: float | None) -> None:

@@ -34,7 +34,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from klaw_ray._arguments import UNBOUNDED, check_batch_args
+from klaw_ray._arguments import UNBOUNDED, check_abort_reason, check_batch_args
 from klaw_ray._cancellation import defer_cancellation
 from klaw_ray._handles import ClosingHandle, IterableReceiver
 from klaw_ray.stats import ChannelStats
@@ -47,6 +47,7 @@ from klaw_wire import (
     EndOfStreamError,
     HandleClosedError,
     PeerClosedError,
+    SenderLostError,
 )
 
 __all__ = ["LocalReceiver", "LocalSender", "local_channel"]
@@ -67,6 +68,7 @@ class _LocalState(Generic[T]):
     __slots__ = (
         "buffer",
         "capacity",
+        "failure",
         "getters",
         "high_watermark",
         "name",
@@ -88,6 +90,13 @@ class _LocalState(Generic[T]):
         self.total_sent = 0
         self.total_received = 0
         self.high_watermark = 0
+        self.failure: ChannelClosedError | None = None  # set by an aborting sender
+
+    def end_error(self) -> ChannelClosedError:
+        """What receivers see once every sender is closed and nothing is left."""
+        if self.failure is not None:
+            return self.failure.to_struct().to_exception()
+        return EndOfStreamError(channel_id=self.name)
 
     def hand_over(self, value: T) -> bool:
         """Give ``value`` to the longest-waiting live receiver; whether there was one."""
@@ -298,6 +307,25 @@ class LocalSender(ClosingHandle, Generic[T]):
         """
         self._close()
 
+    async def abort(self, reason: str) -> None:
+        """Close this handle so that receivers see a failed stream instead of its end.
+
+        Values already queued are still delivered; once every sender is closed and the
+        channel is drained, receivers get :class:`~klaw_wire.SenderLostError` (its
+        ``detail`` is ``reason``) in place of the end of the stream. Does nothing on a
+        closed handle.
+
+        Raises:
+            TypeError: ``reason`` is not a non-empty string.
+        """
+        check_abort_reason(reason)
+        if self._closed:
+            return
+        state = self._state
+        if state.failure is None:
+            state.failure = SenderLostError(channel_id=state.name, detail=reason)
+        self._close()
+
     def _close(self) -> None:
         if self._closed:
             return
@@ -315,7 +343,7 @@ class LocalSender(ClosingHandle, Generic[T]):
             while getters:
                 getter, _ = getters.popitem(last=False)
                 if not getter.done():
-                    getter.set_exception(EndOfStreamError(channel_id=state.name))
+                    getter.set_exception(state.end_error())
 
     async def stats(self) -> ChannelStats:
         """Return a snapshot of the channel's statistics."""
@@ -335,7 +363,7 @@ class LocalReceiver(IterableReceiver[T]):
     def _closed_error(self) -> ChannelClosedError:
         if self._closed:
             return HandleClosedError(channel_id=self._state.name, detail="this receiver is closed")
-        return EndOfStreamError(channel_id=self._state.name)
+        return self._state.end_error()
 
     async def recv(self) -> T:
         """Receive the next value, waiting while the channel is empty.

@@ -115,6 +115,19 @@ class Sender(Protocol[T_contra]):
         """Close this handle. Idempotent."""
         ...
 
+    async def abort(self, reason: str) -> None:
+        """Close this handle so that receivers see a failed stream instead of its end.
+
+        What is already in the channel is still delivered; once every sender is closed
+        and the channel is drained, receivers get :class:`~klaw_wire.SenderLostError`
+        (its ``detail`` is ``reason``) in place of :class:`~klaw_wire.EndOfStreamError`.
+        Does nothing on a closed handle.
+
+        Raises:
+            TypeError: ``reason`` is not a non-empty string.
+        """
+        ...
+
     async def stats(self) -> ChannelStats:
         """Return a snapshot of the channel's statistics."""
         ...

@@ -338,11 +338,12 @@ class PeerClosedError(ChannelClosedError):
 
 
 class SenderLostError(ChannelClosedError):
-    """A sender's process died without closing it: the stream may be incomplete.
+    """A sender's process died without closing it, or it aborted: the stream may be incomplete.
 
     Receivers get it, in place of :class:`EndOfStreamError`, once every other sender
     closed and the queue is drained; every value the lost sender had delivered before
-    its death was received first.
+    its death was received first. A sender that aborted the stream on purpose
+    (``Sender.abort``) says why in ``detail``.
 
     Args:
         channel_id: The channel concerned.
@@ -361,11 +362,12 @@ class SenderLostError(ChannelClosedError):
 
     def _describe(self) -> str:
         who = f"sender {self.sender_id!r}" if self.sender_id else "a sender"
-        text = (
+        if self.detail:  # the sender aborted the stream and said why
+            return f"{_subject(self.channel_id)} lost {who}: {self.detail}"
+        return (
             f"{_subject(self.channel_id)} lost {who}: it died without closing, "
             "so the stream may be incomplete"
         )
-        return _with_detail(text, self.detail)
 
     def to_struct(self) -> SenderLost:
         """Return the :class:`SenderLost` struct carrying the same fields."""

@@ -1,22 +1,26 @@
-"""``klaw demo``: a typed producer/consumer pipeline, measured end to end.
+"""``klaw demo``: a typed pipeline of two stages, measured end to end.
 
-Several producers send :class:`Order` records through one klaw channel with a plain
-``send`` each, several consumers receive them with ``async for`` and aggregate them (on
-Ray the channel batches behind their backs), and the driver prints
-what it measured: throughput, wire bytes per record (against pickle), end-to-end latency
-and a check that every order arrived exactly once.
+Producers send :class:`Order` records into the ``orders`` channel with a plain ``send``
+each; the stage ``price`` turns each into a :class:`PricedOrder` on the ``priced``
+channel; the stage ``total`` adds tax and sends an :class:`Invoice` to the ``totals``
+channel; consumers receive the invoices with ``async for`` and aggregate them. The end
+of the stream flows through: closing the producers ends each stage in turn, then the
+consumers. The driver prints what it measured: throughput, wire bytes per record
+(against pickle), end-to-end latency, each stage's figures, and a check that every order
+arrived exactly once.
 
-On the Ray backend the producers and consumers are Ray tasks with ``num_cpus=0``: a task
-that awaits channel calls in its own event loop holds its CPU while it waits, so with the
-default ``num_cpus=1`` producers and consumers on a small node could wait on each other
-forever. Latency is measured from the time a producer stamped into each record to the
-time a consumer took it, on one machine's clock.
+On the Ray backend the producers and consumers are Ray tasks and the stages' workers Ray
+actors, all with ``num_cpus=0``: a task that awaits channel calls in its own event loop
+holds its CPU while it waits, so with the default ``num_cpus=1`` they could wait on each
+other forever on a small node. Latency is measured from the time a producer stamped into
+each order to the time a consumer took its invoice, on one machine's clock.
 
-Producers and consumers start together; each producer waits until every consumer has
-asked the channel for values before it stamps its first order, so worker start-up is
-neither serial nor counted as latency. Each phase (Ray start, workers ready, moving,
-shutdown) is announced on a :class:`~klaw_ray.cli._progress.Reporter` and timed, and
-while orders move a bar shows how many the channel has handed out, from its statistics.
+Everything starts together; each producer waits until the first stage's workers have
+asked for orders before it stamps its first order, and the driver until the consumers
+have asked for invoices, so worker start-up is neither serial nor counted as latency.
+Each phase (Ray start, workers ready, moving, shutdown) is announced on a
+:class:`~klaw_ray.cli._progress.Reporter` and timed, and while orders move a bar shows
+how many invoices the consumers have received.
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ from rich.table import Table
 
 from klaw_config import KlawConfig
 from klaw_ray.cli._progress import Reporter
-from klaw_ray.cli._records import Order
+from klaw_ray.cli._records import Invoice, Order, PricedOrder, price, total
 from klaw_ray.factory import Backend, channel
 from klaw_ray.protocols import Receiver, Sender
+from klaw_ray.stages import Stage, StageStats, stage
 from klaw_wire import (
     DataMessage,
     WireHeader,
@@ -59,7 +64,7 @@ class ConsumerSummary(msgspec.Struct, frozen=True, gc=False):
     Attributes:
         order_ids: The ids of the orders it received, in the order received.
         latencies_ns: Send-to-receive latency of each of those orders.
-        revenue: Sum of quantity * unit_price over its orders.
+        revenue: Sum of the invoices' totals (tax included).
         first_sent_ns: Earliest ``created_ns`` among its orders (0 if none).
         last_received_ns: When it received its last order (0 if none).
     """
@@ -79,18 +84,20 @@ class DemoOptions:
         backend: ``"ray"`` or ``"local"``.
         messages: Orders to send in total.
         producers: Producer tasks.
-        consumers: Consumer tasks.
-        capacity: Channel capacity.
+        consumers: Consumer tasks (they read the last channel).
+        capacity: Capacity of each of the three channels.
+        workers: Workers of each stage.
     """
 
     backend: Backend = "ray"
     messages: int = 20_000
     producers: int = 2
-    consumers: int = 2
+    consumers: int = 1
     capacity: int = 1024
+    workers: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("messages", "producers", "consumers", "capacity"):
+        for name in ("messages", "producers", "consumers", "capacity", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.backend not in ("local", "ray"):
@@ -112,9 +119,10 @@ class DemoReport:
         pickle_bytes: ``pickle.dumps`` size of the same order, for comparison.
         latency_p50_ms: Median send-to-receive latency.
         latency_p99_ms: 99th percentile send-to-receive latency.
-        revenue: Sum of quantity * unit_price, as aggregated by the consumers.
+        revenue: Sum of the invoices' totals, as aggregated by the consumers.
         phases: ``(name, seconds)`` of each phase of the run, in order (Ray start,
             workers ready, moving, Ray shutdown; the local backend has only moving).
+        stages: Each stage's final statistics, in pipeline order.
     """
 
     options: DemoOptions
@@ -128,6 +136,7 @@ class DemoReport:
     latency_p99_ms: float
     revenue: float
     phases: tuple[tuple[str, float], ...] = ()
+    stages: tuple[StageStats, ...] = ()
 
     @property
     def throughput(self) -> float:
@@ -140,7 +149,12 @@ class DemoReport:
         table = Table(box=box.SIMPLE, show_header=False, title="klaw demo")
         table.add_column("figure", style="bold")
         table.add_column("value")
-        table.add_row("backend", f"{o.backend} ({o.producers} producers, {o.consumers} consumers)")
+        table.add_row(
+            "backend",
+            f"{o.backend} ({o.producers} producers, {o.workers} workers per stage, "
+            f"{o.consumers} consumers)",
+        )
+        table.add_row("pipeline", "orders -> price -> priced -> total -> totals")
         table.add_row("messages", f"{self.received:,}")
         table.add_row("throughput", f"{self.throughput:,.0f} msgs/s")
         table.add_row(
@@ -152,6 +166,13 @@ class DemoReport:
         table.add_row(
             "latency p50 / p99", f"{self.latency_p50_ms:.2f} ms / {self.latency_p99_ms:.2f} ms"
         )
+        for figures in self.stages:
+            table.add_row(
+                f"stage {figures.name}",
+                f"{figures.values_in:,} in, {figures.values_out:,} out, "
+                f"{figures.failed:,} failed, {len(figures.workers)} workers, "
+                f"busy {figures.busy_seconds:.2f} s, {figures.workers_replaced} replaced",
+            )
         table.add_row("revenue", f"{self.revenue:,.2f}")
         if self.phases:
             table.add_row("phases", ", ".join(f"{name} {s:.1f} s" for name, s in self.phases))
@@ -199,8 +220,8 @@ async def produce(sender: Sender[Order], first: int, count: int, readers: int = 
     return count
 
 
-async def consume(receiver: Receiver[Order]) -> ConsumerSummary:
-    """Receive with ``async for`` until every producer is done, then close ``receiver``.
+async def consume(receiver: Receiver[Invoice]) -> ConsumerSummary:
+    """Receive invoices with ``async for`` until the stream ends, then close ``receiver``.
 
     Returns:
         The ids, latencies and revenue of what this consumer received.
@@ -210,13 +231,13 @@ async def consume(receiver: Receiver[Order]) -> ConsumerSummary:
     revenue = 0.0
     first_sent = last_received = 0
     async with receiver:
-        async for order in receiver:  # ends at the end of the stream; failures propagate
+        async for invoice in receiver:  # ends at the end of the stream; failures propagate
             now = time.time_ns()
-            ids.append(order.order_id)
-            latencies.append(now - order.created_ns)
-            revenue += order.quantity * order.unit_price
-            if not first_sent or order.created_ns < first_sent:
-                first_sent = order.created_ns
+            ids.append(invoice.order_id)
+            latencies.append(now - invoice.created_ns)
+            revenue += invoice.total
+            if not first_sent or invoice.created_ns < first_sent:
+                first_sent = invoice.created_ns
             last_received = now
     return ConsumerSummary(
         order_ids=ids,
@@ -249,15 +270,15 @@ _POLL_SECONDS = 0.05
 """How often the driver and the producers look at the channel's statistics."""
 
 
-async def _await_readers(handle: Sender[Order] | Receiver[Order], readers: int) -> None:
+async def _await_readers(handle: Sender[Order], readers: int) -> None:
     """Wait until ``readers`` receivers have asked the channel for values."""
     while readers and sum((await handle.stats()).readers_per_node.values()) < readers:
         await asyncio.sleep(_POLL_SECONDS)
 
 
-async def _watch(monitor: Receiver[Order], reporter: Reporter, total: int) -> None:
-    """Draw the orders received so far, as the channel's statistics count them."""
-    with reporter.progress("orders received", total) as bar:
+async def _watch(monitor: Receiver[Invoice], reporter: Reporter, total: int) -> None:
+    """Draw the invoices received so far, as the last channel's statistics count them."""
+    with reporter.progress("orders through the pipeline", total) as bar:
         try:
             while True:
                 bar.update((await monitor.stats()).total_received)
@@ -268,7 +289,7 @@ async def _watch(monitor: Receiver[Order], reporter: Reporter, total: int) -> No
 
 
 async def _move(
-    rx: Receiver[Order],
+    rx: Receiver[Invoice],
     reporter: Reporter,
     total: int,
     work: Any,
@@ -286,10 +307,46 @@ async def _move(
     return summaries
 
 
+@dataclass
+class _Pipeline:
+    """The demo's three channels and two stages, as the driver holds them."""
+
+    orders: Sender[Order]
+    totals: Receiver[Invoice]
+    stages: tuple[Stage, ...]
+
+    async def stop(self) -> None:
+        """Cancel the stages (if still running) and close the driver's handles."""
+        for running in self.stages:
+            await running.cancel()
+        await self.orders.close()
+        await self.totals.close()
+
+    async def finish(self) -> tuple[StageStats, ...]:
+        """Wait for the stages to end; their final statistics."""
+        return tuple([await running.wait() for running in self.stages])
+
+
+async def _build(options: DemoOptions, config: KlawConfig) -> _Pipeline:
+    """Open the channels and start the stages: orders -> price -> priced -> total -> totals."""
+    backend, capacity = options.backend, options.capacity
+    orders_tx, orders_rx = await channel(capacity, backend=backend, value_type=Order, config=config)
+    priced_tx, priced_rx = await channel(
+        capacity, backend=backend, value_type=PricedOrder, config=config
+    )
+    totals_tx, totals_rx = await channel(
+        capacity, backend=backend, value_type=Invoice, config=config
+    )
+    pricing = stage(price, orders_rx, priced_tx, workers=options.workers, config=config)
+    totalling = stage(total, priced_rx, totals_tx, workers=options.workers, config=config)
+    return _Pipeline(orders_tx, totals_rx, (pricing, totalling))
+
+
 async def _run_local(
     options: DemoOptions, config: KlawConfig, reporter: Reporter, phases: list[tuple[str, float]]
-) -> list[ConsumerSummary]:
-    tx, rx = await channel(options.capacity, backend="local", value_type=Order, config=config)
+) -> tuple[list[ConsumerSummary], tuple[StageStats, ...]]:
+    pipeline = await _build(options, config)
+    tx, rx = pipeline.orders, pipeline.totals
     shares = _shares(options.messages, options.producers)
     producers = [asyncio.ensure_future(produce(tx.clone(), f, n)) for f, n in shares]
     consumers = [asyncio.ensure_future(consume(rx.clone())) for _ in range(options.consumers)]
@@ -300,31 +357,36 @@ async def _run_local(
             await asyncio.gather(*producers)
             return list(await asyncio.gather(*consumers))
 
-        return await _move(rx, reporter, options.messages, work(), phases)
+        summaries = await _move(rx, reporter, options.messages, work(), phases)
+        return summaries, await pipeline.finish()
     finally:
         for task in (*producers, *consumers):
             task.cancel()
-        await rx.close()
+        await pipeline.stop()
 
 
 async def _run_ray(
     options: DemoOptions, config: KlawConfig, reporter: Reporter, phases: list[tuple[str, float]]
-) -> list[ConsumerSummary]:
+) -> tuple[list[ConsumerSummary], tuple[StageStats, ...]]:
     import ray  # noqa: PLC0415 - the Ray backend is imported only when used
 
     producer_task = ray.remote(num_cpus=0)(_produce_in_task)
     consumer_task = ray.remote(num_cpus=0)(_consume_in_task)
-    workers = f"{options.producers} producers and {options.consumers} consumers"
-    with reporter.step(f"starting the channel, {workers} ...", "workers ready") as step:
-        tx, rx = await channel(options.capacity, backend="ray", value_type=Order, config=config)
+    workers = (
+        f"{options.producers} producers, 2 stages of {options.workers} and "
+        f"{options.consumers} consumers"
+    )
+    with reporter.step(f"starting the channels, {workers} ...", "workers ready") as step:
+        pipeline = await _build(options, config)
+        tx, rx = pipeline.orders, pipeline.totals
         refs: list[Any] = []
         try:
-            # Producers and consumers start together; each producer waits for every
-            # consumer to ask for values before it stamps its first order, so worker
-            # start-up does not show up as latency.
+            # Everything starts together; each producer waits until the first stage's
+            # workers have asked for orders, and the driver until the consumers have asked
+            # for invoices, so worker start-up does not show up as latency.
             consumers = [consumer_task.remote(rx.clone()) for _ in range(options.consumers)]
             producers = [
-                producer_task.remote(tx.clone(), first, count, options.consumers)
+                producer_task.remote(tx.clone(), first, count, options.workers)
                 for first, count in _shares(options.messages, options.producers)
             ]
             refs = [*consumers, *producers]
@@ -333,7 +395,7 @@ async def _run_ray(
         except BaseException:
             for ref in refs:
                 ray.cancel(ref, force=True)
-            await rx.close()
+            await pipeline.stop()
             raise
     phases.append(("workers ready", step.seconds))
     try:
@@ -343,14 +405,15 @@ async def _run_ray(
             summaries: list[ConsumerSummary] = await asyncio.gather(*consumers)
             return summaries
 
-        return await _move(rx, reporter, options.messages, work(), phases)
+        summaries = await _move(rx, reporter, options.messages, work(), phases)
+        return summaries, await pipeline.finish()
     finally:
         for ref in refs:
             ray.cancel(ref, force=True)
-        await rx.close()
+        await pipeline.stop()
 
 
-async def _await_workers(rx: Receiver[Order], consumers: int, refs: list[Any]) -> None:
+async def _await_workers(rx: Receiver[Invoice], consumers: int, refs: list[Any]) -> None:
     """Wait until every consumer has asked for values; raise what a worker failed with.
 
     A worker task that ends before the stream has begun has failed (it could not start,
@@ -372,7 +435,7 @@ def _produce_in_task(sender: Sender[Order], first: int, count: int, readers: int
     return asyncio.run(produce(sender, first, count, readers))
 
 
-def _consume_in_task(receiver: Receiver[Order]) -> ConsumerSummary:
+def _consume_in_task(receiver: Receiver[Invoice]) -> ConsumerSummary:
     return asyncio.run(consume(receiver))
 
 
@@ -416,9 +479,9 @@ async def run_demo(options: DemoOptions, config: KlawConfig, reporter: Reporter)
         from klaw_ray.cli._session import ray_session  # noqa: PLC0415 - imports Ray
 
         with ray_session(reporter, config, phases):
-            summaries = await _run_ray(options, config, reporter, phases)
+            summaries, stages = await _run_ray(options, config, reporter, phases)
     else:
-        summaries = await _run_local(options, config, reporter, phases)
+        summaries, stages = await _run_local(options, config, reporter, phases)
     active = [s for s in summaries if s.order_ids]
     seconds = (
         (max(s.last_received_ns for s in active) - min(s.first_sent_ns for s in active)) / 1e9
@@ -440,4 +503,5 @@ async def run_demo(options: DemoOptions, config: KlawConfig, reporter: Reporter)
         latency_p99_ms=_percentile(latencies, 0.99),
         revenue=sum(s.revenue for s in summaries),
         phases=tuple(phases),
+        stages=stages,
     )

@@ -47,10 +47,11 @@ def _build_parser() -> _Parser:
 
     demo = commands.add_parser(
         "demo",
-        help="run a typed producer/consumer pipeline and report what it measured",
+        help="run a typed pipeline of two stages and report what it measured",
         description=(
-            "Producers send Order records through a klaw channel, consumers aggregate "
-            "them, and a table reports throughput, wire bytes, latency and an "
+            "Producers send Order records into a klaw channel, a 'price' stage and a "
+            "'total' stage turn them into invoices, consumers aggregate those, and a table "
+            "reports throughput, wire bytes, latency, each stage's figures and an "
             "exactly-once check. With no configuration the Ray backend starts an "
             "embedded local Ray instance (listening on 127.0.0.1 only); with "
             "KLAW_RAY_ADDRESS (or ray.address in a KLAW_CONFIG file) it joins that cluster."
@@ -59,8 +60,11 @@ def _build_parser() -> _Parser:
     demo.add_argument("--backend", choices=("ray", "local"), default="ray")
     demo.add_argument("--messages", type=_positive, default=20_000, metavar="N")
     demo.add_argument("--producers", type=_positive, default=2, metavar="P")
-    demo.add_argument("--consumers", type=_positive, default=2, metavar="C")
+    demo.add_argument("--consumers", type=_positive, default=1, metavar="C")
     demo.add_argument("--capacity", type=_positive, default=1024, metavar="K")
+    demo.add_argument(
+        "--workers", type=_positive, default=1, metavar="W", help="workers of each stage"
+    )
 
     bench = commands.add_parser(
         "bench",
@@ -94,8 +98,9 @@ def _demo(args: argparse.Namespace) -> int:
     config = load_config()  # a bad configuration fails before anything starts
     # The first line comes before anything slow is imported or started.
     print(
-        f"klaw demo: moving {args.messages:,} orders through a {args.backend} channel "
-        f"({args.producers} producers, {args.consumers} consumers)",
+        f"klaw demo: moving {args.messages:,} orders through a {args.backend} pipeline "
+        f"({args.producers} producers, 2 stages of {args.workers} workers, "
+        f"{args.consumers} consumers)",
         file=sys.stderr,
         flush=True,
     )
@@ -108,6 +113,7 @@ def _demo(args: argparse.Namespace) -> int:
         producers=args.producers,
         consumers=args.consumers,
         capacity=args.capacity,
+        workers=args.workers,
     )
     reporter = Reporter()
     report = asyncio.run(run_demo(options, config, reporter))

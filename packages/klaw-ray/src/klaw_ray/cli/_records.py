@@ -1,4 +1,4 @@
-"""The records the ``klaw`` application's demo and benchmarks move through channels."""
+"""The records the ``klaw`` application's demo and benchmarks move; the demo's stages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import msgspec
 
 from klaw_types import NonNegativeInt, PositiveInt
 
-__all__ = ["Order"]
+__all__ = ["TAX_RATE", "Invoice", "Order", "PricedOrder", "price", "total"]
 
 
 class Order(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -30,3 +30,56 @@ class Order(msgspec.Struct, frozen=True, gc=False, array_like=True):
     quantity: PositiveInt
     unit_price: float
     created_ns: int = 0
+
+
+class PricedOrder(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """An order with its subtotal: what the demo's ``price`` stage sends on.
+
+    Attributes:
+        order_id: The order's id.
+        customer: Who placed it.
+        subtotal: quantity * unit_price.
+        created_ns: When the producer sent the order (carried through, for latency).
+    """
+
+    order_id: NonNegativeInt
+    customer: str
+    subtotal: float
+    created_ns: int = 0
+
+
+class Invoice(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """An order's total with tax: what the demo's ``total`` stage sends on.
+
+    Attributes:
+        order_id: The order's id.
+        customer: Who placed it.
+        total: The subtotal with tax, rounded to cents.
+        created_ns: When the producer sent the order.
+    """
+
+    order_id: NonNegativeInt
+    customer: str
+    total: float
+    created_ns: int = 0
+
+
+TAX_RATE = 0.08
+"""The tax the demo's ``total`` stage adds."""
+
+
+def price(order: Order) -> PricedOrder:
+    """The demo's first stage: an order's subtotal."""
+    return PricedOrder(
+        order.order_id, order.customer, order.quantity * order.unit_price, order.created_ns
+    )
+
+
+def total(priced: PricedOrder) -> Invoice:
+    """The demo's second stage: the subtotal with tax."""
+    return Invoice(
+        priced.order_id,
+        priced.customer,
+        round(priced.subtotal * (1 + TAX_RATE), 2),
+        priced.created_ns,
+    )

@@ -289,15 +289,18 @@ class RayChannelActor(Generic[T]):
         handle_id: str,
         process: str,
         incarnation: int = 0,
+        supervised: bool = False,
     ) -> None:
         """Count a new handle (a clone, or one of :func:`get_channel`) as open.
 
         A clone of a handle from an incarnation that lost its values is not counted:
-        its first call is answered ``"restarted"`` like its original's.
+        its first call is answered ``"restarted"`` like its original's. A
+        ``supervised`` handle is closed normally, not as lost, when its process dies
+        (a stage replaces its worker and keeps its own handle open meanwhile).
         """
         if incarnation and self._stale(incarnation):
             return
-        self._core.register(kind, handle_id, process)
+        self._core.register(kind, handle_id, process, supervised=supervised)
         self._commit()
 
     async def hold(self, process: str) -> None:
@@ -575,11 +578,16 @@ class RayChannelActor(Generic[T]):
 
     @_committing
     async def close_sender(self, request: bytes) -> None:
-        """Close a sender handle: its credit returns; the last one ends the stream."""
+        """Close a sender handle: its credit returns; the last one ends the stream.
+
+        A request with an ``abort`` explanation closes the sender as lost: receivers
+        then see ``sender_lost`` with that explanation instead of the end.
+        """
         with contextlib.suppress(*_MALFORMED):
             close = _CLOSE.decode(request)
             if not self._stale(close.incarnation):
-                self._core.close_handle(close.handle_id)
+                aborted = bool(close.abort)
+                self._core.close_handle(close.handle_id, lost=aborted, reason=close.abort)
 
     @_committing
     async def close_receiver(self, request: bytes) -> None:

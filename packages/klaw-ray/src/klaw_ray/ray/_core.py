@@ -30,7 +30,10 @@ Invariants (each method restores them before it returns or awaits):
    a put whose ``seq`` was applied before is answered as a duplicate, adding nothing.
 6. **An honest end.** Receivers see the end of the stream only once every sender closed,
    the queue is empty and no value is leased (a leased value may still come back); if a
-   sender died without closing, they see ``sender_lost`` instead.
+   sender died without closing (or was closed as aborted), they see ``sender_lost``
+   instead. A *supervised* handle (one a stage's worker holds, whose owner replaces it
+   when its process dies) is closed normally when its process dies: its owner keeps
+   another handle open until the work it supervises is done.
 """
 
 from __future__ import annotations
@@ -45,10 +48,13 @@ from typing import Any, Literal
 from klaw_ray._arguments import UNBOUNDED
 from klaw_ray.ray._messages import Status
 
-__all__ = ["ChannelCore", "Entry", "Journal", "Lease", "Problem"]
+__all__ = ["SENDER_DIED", "ChannelCore", "Entry", "Journal", "Lease", "Problem"]
 
 Problem = tuple[Status, str]
 """Why a call cannot proceed: a status and its explanation."""
+
+SENDER_DIED = "a sender died without closing"
+"""The explanation of ``sender_lost`` for a sender whose process died."""
 
 _TURN_PATIENCE = 30.0
 """Seconds a put waits for an earlier put of its writer before giving up on the gap."""
@@ -205,6 +211,8 @@ class ChannelCore:
         self.credit_total = 0
         self.next_id = 0
         self.lost_senders: list[str] = []
+        self.lost_reasons: dict[str, str] = {}  # aborted sender -> why (not persisted)
+        self.supervised: set[str] = set()  # closed normally when their process dies
         self.total_sent = 0
         self.total_received = 0
         self.total_acked = 0
@@ -224,10 +232,18 @@ class ChannelCore:
 
     # --- handles ---------------------------------------------------------------------
 
-    def register(self, kind: Literal["sender", "receiver"], handle_id: str, process: str) -> None:
+    def register(
+        self,
+        kind: Literal["sender", "receiver"],
+        handle_id: str,
+        process: str,
+        *,
+        supervised: bool = False,
+    ) -> None:
         """Count a handle as open, held by ``process`` (unless it closed already).
 
-        A sender registered after an operator's :meth:`shut_down` is closed at once.
+        A sender registered after an operator's :meth:`shut_down` is closed at once. A
+        ``supervised`` handle is closed normally, not as lost, when its process dies.
         """
         if handle_id in self.closed:
             return
@@ -236,6 +252,8 @@ class ChannelCore:
             if self.journal is not None:
                 self.journal.closed[handle_id] = ("sender", "closed")
             return
+        if supervised:
+            self.supervised.add(handle_id)
         now = time.time()
         handle = self.handles.get(handle_id)
         if handle is None:
@@ -283,17 +301,21 @@ class ChannelCore:
             return None
         if self.lost_senders:
             lost = self.lost_senders[0]
-            return "sender_lost", "a sender died without closing", lost
+            return "sender_lost", self.lost_reasons.get(lost, SENDER_DIED), lost
         return "ended", "every sender is closed and the channel is drained", ""
 
-    def close_handle(self, handle_id: str, *, lost: bool = False) -> None:
+    def close_handle(self, handle_id: str, *, lost: bool = False, reason: str = "") -> None:
         """Close a handle (``lost``: its process died): release what it holds, wake waiters.
 
         A sender's credit returns to the channel and its waiting reserves end; a
         receiver's leases go back to the head of the channel (at-least-once) or are
         dropped and counted lost (at-most-once), and its waiting gets end taking nothing.
-        Idempotent.
+        A lost sender with a ``reason`` was aborted on purpose: receivers see
+        ``sender_lost`` with that explanation. Idempotent.
         """
+        if lost and reason and handle_id in self.handles:
+            self.lost_reasons[handle_id] = reason
+        self.supervised.discard(handle_id)
         handle = self.handles.pop(handle_id, None)
         state: Literal["closed", "lost"] = "lost" if lost else "closed"
         self.remember_closed(handle_id, state)
@@ -366,7 +388,7 @@ class ChannelCore:
         """Close, as lost, every handle that ``process`` held last; return their ids."""
         dead = [hid for hid, handle in self.handles.items() if handle.process == process]
         for handle_id in dead:
-            self.close_handle(handle_id, lost=True)
+            self.close_handle(handle_id, lost=handle_id not in self.supervised)
         for getter in self._getters:
             if getter.process == process and not getter.future.done():
                 getter.future.set_result(None)

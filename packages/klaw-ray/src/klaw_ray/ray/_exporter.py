@@ -35,8 +35,15 @@ from ray.exceptions import ActorDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from klaw_config import KlawConfig
-from klaw_ray.ray._families import ChannelFigures, exporter_families, metric_families
+from klaw_ray.ray._families import (
+    ChannelFigures,
+    StageFigures,
+    exporter_families,
+    metric_families,
+    stage_families,
+)
 from klaw_ray.ray._messages import ChannelMetadata
+from klaw_ray.stages._records import WorkerStats
 
 __all__ = [
     "EXPORTER_NAME",
@@ -44,6 +51,8 @@ __all__ = [
     "MetricsPortError",
     "launch_metrics",
     "register_channel",
+    "register_stage_worker",
+    "retire_stage_worker",
     "serve_metrics",
 ]
 
@@ -80,6 +89,27 @@ class _Registered:
     namespace: str
     actor: Any
     named: bool
+
+
+@dataclass(slots=True)
+class _StageWorker:
+    stage: tuple[str, str]  # (stage name, namespace)
+    actor: Any
+    last: WorkerStats | None = None
+
+
+def _add(total: WorkerStats | None, figures: WorkerStats) -> WorkerStats:
+    if total is None:
+        return figures
+    return WorkerStats(
+        index=0,
+        values_in=total.values_in + figures.values_in,
+        values_out=total.values_out + figures.values_out,
+        failed=total.failed + figures.failed,
+        dead_lettered=total.dead_lettered + figures.dead_lettered,
+        busy_seconds=total.busy_seconds + figures.busy_seconds,
+        alive=False,
+    )
 
 
 class _ChannelCollector(Collector):
@@ -124,9 +154,43 @@ class _ChannelCollector(Collector):
             exporter.failures += failures
             dropped, total_failures = exporter.dropped, exporter.failures
         yield from metric_families(figures)
+        yield from stage_families(self._stages())
         yield from exporter_families(
             len(figures), dropped, total_failures, time.perf_counter() - started
         )
+
+    def _stages(self) -> list[StageFigures]:
+        """Every registered stage's totals: its gone workers' figures plus the live ones'."""
+        exporter = self._exporter
+        with exporter.lock:
+            workers = dict(exporter.workers)
+        calls = {key: worker.actor.stats.remote() for key, worker in workers.items()}
+        ready, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=_STATS_TIMEOUT)
+        answered = set(ready)
+        with exporter.lock:
+            for key, call in calls.items():
+                worker = workers[key]
+                if call not in answered:
+                    continue
+                try:
+                    worker.last = ray.get(call)
+                except RayError:  # the worker is gone: what it last reported stays counted
+                    if exporter.workers.pop(key, None) is worker and worker.last is not None:
+                        exporter.retired[worker.stage] = _add(
+                            exporter.retired.get(worker.stage), worker.last
+                        )
+            totals = dict(exporter.retired)
+            live: dict[tuple[str, str], int] = {}
+            for worker in exporter.workers.values():
+                live[worker.stage] = live.get(worker.stage, 0) + 1
+                if worker.last is not None:
+                    totals[worker.stage] = _add(totals.get(worker.stage), worker.last)
+        return [
+            StageFigures(
+                stage, namespace, totals[(stage, namespace)], live.get((stage, namespace), 0)
+            )
+            for stage, namespace in sorted(totals)
+        ]
 
 
 class _Exporter:
@@ -141,6 +205,8 @@ class _Exporter:
         self.channels: dict[str, _Registered] = {}
         self.dropped = 0
         self.failures = 0
+        self.workers: dict[str, _StageWorker] = {}
+        self.retired: dict[tuple[str, str], WorkerStats] = {}
         self._port: int | None = None
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_ChannelCollector(self))
@@ -164,6 +230,18 @@ class _Exporter:
         """Scrape ``actor`` from now on as ``channel`` in ``namespace`` (idempotent)."""
         with self.lock:
             self.channels[key] = _Registered(channel, namespace, actor, named)
+
+    def register_worker(self, key: str, stage: str, namespace: str, actor: Any) -> None:
+        """Scrape the stage worker ``actor`` from now on, counted under ``stage``."""
+        with self.lock:
+            self.workers[key] = _StageWorker((stage, namespace), actor)
+
+    def retire_worker(self, key: str, final: WorkerStats) -> None:
+        """A stage worker finished with these figures: keep them, stop scraping it."""
+        with self.lock:
+            worker = self.workers.pop(key, None)
+            if worker is not None:
+                self.retired[worker.stage] = _add(self.retired.get(worker.stage), final)
 
 
 _RemoteExporter: Any = ray.remote(_Exporter)
@@ -280,3 +358,29 @@ async def register_channel(actor: Any, metadata: ChannelMetadata, namespace: str
         await known.exporter.register.remote(key, label, namespace, actor, bool(metadata.name))
     except RayError:  # the exporter is gone: no metrics, and no failure
         _known = None
+
+
+async def register_stage_worker(key: str, stage: str, actor: Any) -> None:
+    """Make a stage worker's figures scrapeable, when an exporter runs (best effort).
+
+    Args:
+        key: The worker's unique key (its actor id).
+        stage: The stage's name (the ``stage`` label).
+        actor: The worker actor (it answers ``stats()`` with :class:`WorkerStats`).
+    """
+    global _known  # noqa: PLW0603 - see launch_metrics
+    known = await asyncio.to_thread(_find_exporter)
+    if known is None:
+        return
+    namespace = ray.get_runtime_context().namespace
+    try:
+        await known.exporter.register_worker.remote(key, stage, namespace, actor)
+    except RayError:  # the exporter is gone: no metrics, and no failure
+        _known = None
+
+
+def retire_stage_worker(key: str, final: WorkerStats) -> None:
+    """Tell the exporter, if one runs, a stage worker's final figures (not waited for)."""
+    known = _known
+    if known is not None:
+        known.exporter.retire_worker.remote(key, final)

@@ -18,9 +18,16 @@ from prometheus_client.core import (
     Metric,
 )
 
+from klaw_ray.stages._records import WorkerStats
 from klaw_ray.stats import LATENCY_BUCKETS, ChannelStats, LatencyHistogram
 
-__all__ = ["ChannelFigures", "exporter_families", "metric_families"]
+__all__ = [
+    "ChannelFigures",
+    "StageFigures",
+    "exporter_families",
+    "metric_families",
+    "stage_families",
+]
 
 _LABELS = ["channel", "namespace"]
 _UNKNOWN_NODE = "unknown"
@@ -173,3 +180,49 @@ def exporter_families(
         "Seconds the latest scrape took to gather the channels' figures.",
         value=seconds,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StageFigures:
+    """One stage's totals (every worker it ran, live and gone) and its labels."""
+
+    stage: str
+    namespace: str
+    totals: WorkerStats
+    workers: int
+
+
+_STAGE_COUNTERS: tuple[tuple[str, str, Callable[[WorkerStats], float]], ...] = (
+    ("values_in", "Values the stage's workers received.", lambda w: w.values_in),
+    ("values_out", "Results the stage's workers sent.", lambda w: w.values_out),
+    ("failed", "Values whose function raised or ran past task_timeout.", lambda w: w.failed),
+    ("dead_lettered", "Failed values sent to the dead-letter channel.", lambda w: w.dead_lettered),
+    (
+        "busy_seconds",
+        "Seconds the stage's workers spent in its function.",
+        lambda w: w.busy_seconds,
+    ),
+)
+
+
+def stage_families(stages: list[StageFigures]) -> Iterator[Metric]:
+    """The ``klaw_stage_*`` families: each Ray stage's totals, labelled ``stage``, ``namespace``.
+
+    Args:
+        stages: The stages whose workers registered, with their totals.
+
+    Yields:
+        One metric family per figure.
+    """
+    labels = ["stage", "namespace"]
+    for name, documentation, figure in _STAGE_COUNTERS:
+        counter = CounterMetricFamily(f"klaw_stage_{name}", documentation, labels=labels)
+        for entry in stages:
+            counter.add_metric([entry.stage, entry.namespace], figure(entry.totals))
+        yield counter
+    workers = GaugeMetricFamily(
+        "klaw_stage_workers", "The stage's workers running now.", labels=labels
+    )
+    for entry in stages:
+        workers.add_metric([entry.stage, entry.namespace], entry.workers)
+    yield workers

@@ -31,6 +31,7 @@ from typing import Any
 from ray.exceptions import ActorDiedError, RayActorError, RayError
 
 from klaw_ray._handles import ClosingHandle
+from klaw_ray.ray._core import SENDER_DIED
 from klaw_ray.ray._liveness import attach_process, process_id
 from klaw_ray.ray._messages import ChannelMetadata
 from klaw_ray.ray._naming import actor_name
@@ -57,7 +58,8 @@ def closed_error(status: str, channel_id: str, reason: str, lost_sender: str = "
     if status == "ended":
         return EndOfStreamError(channel_id=channel_id)
     if status == "sender_lost":
-        return SenderLostError(channel_id=channel_id, sender_id=lost_sender)
+        detail = "" if reason in ("", SENDER_DIED) else reason  # aborted: say why
+        return SenderLostError(channel_id=channel_id, sender_id=lost_sender, detail=detail)
     if status == "handle_closed":
         return HandleClosedError(channel_id=channel_id, detail=reason)
     if status == "peer_closed":

@@ -259,6 +259,8 @@ class CloseRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
         unread: Receivers: delivery ids fetched but never handed out; they go back to
             the head of the channel, in order.
         observed: Receivers: latencies not yet reported (see :class:`GetRequest`).
+        abort: Senders: when not empty, the sender is closed as lost, with this
+            explanation: receivers see ``sender_lost`` instead of the end of the stream.
     """
 
     handle_id: str
@@ -267,6 +269,7 @@ class CloseRequest(msgspec.Struct, frozen=True, gc=False, array_like=True):
     acked: list[int] = msgspec.field(default_factory=list)
     unread: list[int] = msgspec.field(default_factory=list)
     observed: list[float] = msgspec.field(default_factory=list)
+    abort: str = ""
 
 
 _ENCODER = msgspec.msgpack.Encoder()

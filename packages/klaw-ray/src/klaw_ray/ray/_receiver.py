@@ -100,6 +100,7 @@ class _ReceiveState:
     reconcile: bool = False
     stamps: dict[int, float] = field(default_factory=dict)  # delivery id -> send time
     observed: list[float] = field(default_factory=list)  # latencies not yet reported
+    held: deque[int] | None = None  # manual acknowledgement: handed out, not yet released
 
 
 class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
@@ -168,6 +169,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             acked = sorted({*acked, *state.recent})
             held = [
                 *state.current,
+                *(state.held or ()),
                 *(delivery.id for delivery, _ in state.buffer),
                 *state.acking,
             ]
@@ -263,6 +265,44 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             state.acks.add(task)
             task.add_done_callback(state.acks.discard)
 
+    def _hold_acks(self) -> None:
+        """Acknowledge values only through :meth:`_release_acks`, not at the next receive.
+
+        For a stage's worker, which receives the next chunk while the previous chunk's
+        results are still on their way to the sink, and acknowledges a chunk only once
+        its results are in. Use ``recv_batch`` only: ``recv`` and ``async for`` are not
+        meant for this mode. Values still held when the handle closes go back to the
+        channel (they may have been processed: at least once).
+        """
+        state = self._state()
+        if state.held is None:
+            state.held = deque()
+
+    def _release_acks(self, count: int) -> None:
+        """Acknowledge the ``count`` values handed out first among those still held.
+
+        The acknowledgement travels with the next get, or at once (in the background)
+        when a get is already waiting in the actor; a failure shows on the next receive.
+        """
+        state = self._state()
+        held = state.held
+        if held is None or count <= 0:
+            return
+        acked = [held.popleft() for _ in range(min(count, len(held)))]
+        if state.fetch is None or state.fetch.done():
+            state.handed.extend(acked)  # the next get carries them
+            return
+        # A get is waiting in the actor: it may wait for these very acknowledgements (the
+        # end of the stream waits for every lease), so they cannot wait for the next get.
+        state.recent.extend(acked)
+        state.acking.update(acked)
+        request = encode_message(
+            AckRequest(self._handle_id, process_id(), self._incarnation, acked)
+        )
+        task = state.loop.create_task(self._quiet_ack(state, request, acked))
+        state.acks.add(task)
+        task.add_done_callback(state.acks.discard)
+
     async def _quiet_ack(self, state: _ReceiveState, request: bytes, acked: list[int]) -> None:
         try:
             with contextlib.suppress(ChannelBackendError):  # a failure shows on the next get
@@ -281,6 +321,10 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         if state.stamps:
             for delivery, _ in taken:
                 _observe(state, delivery.id)
+        if state.held is not None:  # acknowledged only by _release_acks
+            state.held.extend(delivery.id for delivery, _ in taken)
+            self._last = tuple(delivery for delivery, _ in taken)
+            return [value for _, value in taken]
         state.handed.extend(state.current)
         state.current = [delivery.id for delivery, _ in taken]
         self._last = tuple(delivery for delivery, _ in taken)
@@ -304,6 +348,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         if (  # the common case, kept short: a value is here and all is well
             state is not None
             and state.buffer
+            and state.held is None
             and not self._closed
             and self._broken is None
             and state.loop is asyncio.get_running_loop()
@@ -449,7 +494,9 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
                     await self._call("abandon", self._handle_id, state.fetch_request)
                 await asyncio.shield(state.fetch)
             acked, state.handed, state.current = [*state.handed, *state.current], [], []
-            unread = [delivery.id for delivery, _ in state.buffer]
+            unread = [*(state.held or ()), *(delivery.id for delivery, _ in state.buffer)]
+            if state.held is not None:
+                state.held.clear()
             state.buffer.clear()
             state.stamps.clear()  # the unread values keep their stamps in the actor
             observed, state.observed = state.observed, []

@@ -42,6 +42,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import msgspec
 
+from klaw_ray._arguments import check_abort_reason
 from klaw_ray._cancellation import defer_cancellation
 from klaw_ray.ray._handle import RayHandle, closed_error
 from klaw_ray.ray._latency import TraceSampler, sampler_for
@@ -112,6 +113,9 @@ class _SendState:
     reported: bool = False
     undelivered: list[Any] = field(default_factory=list)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    shipped: int = 0  # values shipped so far (a value's position: how many shipped before it)
+    starts: dict[int, int] = field(default_factory=dict)  # seq in flight -> its first position
+    progress: asyncio.Event = field(default_factory=asyncio.Event)  # set when a put ends
     sampler: TraceSampler | None = None  # None when no value is traced (rate 0)
     stamps: dict[int, float] = field(default_factory=dict)  # id(item) -> send time
 
@@ -124,7 +128,7 @@ class RaySender(RayHandle, Generic[T]):
     ``clone()`` per thread or per process.
     """
 
-    __slots__ = ("_nested_type", "_state_")
+    __slots__ = ("_abort_reason", "_nested_type", "_state_")
 
     _is_sender = True
 
@@ -138,6 +142,7 @@ class RaySender(RayHandle, Generic[T]):
     ) -> None:
         super().__init__(actor, metadata, handle_id, ready, options)
         self._state_: _SendState | None = None
+        self._abort_reason = ""
         self._nested_type: Any = list[list[self._value_type]]  # type: ignore[name-defined]
 
     @property
@@ -242,6 +247,8 @@ class RaySender(RayHandle, Generic[T]):
             seq = state.seq
             state.seq += 1
             state.in_flight[seq] = batch
+            state.starts[seq] = state.shipped
+            state.shipped += len(batch)
             state.idle.clear()
             items = [item for _, item in batch]
             stamps = self._batch_stamps(state, items) if state.stamps else []
@@ -290,8 +297,11 @@ class RaySender(RayHandle, Generic[T]):
             return
         finally:
             state.in_flight.pop(seq, None)
+            state.starts.pop(seq, None)
             if not state.in_flight and not state.buffer:
                 state.idle.set()
+            state.progress.set()  # wake flushes; each waits on the event it saw
+            state.progress = asyncio.Event()
         state.credit += answer.granted
         self._feed(state)
         self._ship(state)
@@ -554,6 +564,9 @@ class RaySender(RayHandle, Generic[T]):
     async def flush(self) -> None:
         """Wait until every value sent before this call is in the channel.
 
+        Values sent meanwhile (by other tasks) are not waited for, so a flush returns
+        even while others keep sending. Cancelling it cancels only the wait.
+
         Raises:
             PeerClosedError: A batch could not be delivered (its values are in the
                 error's ``undelivered``).
@@ -563,7 +576,9 @@ class RaySender(RayHandle, Generic[T]):
         state = self._state_
         if state is None:
             return
-        await self._drained(state)
+        target = state.shipped + len(state.buffer)  # the values sent so far end here
+        while state.failure is None and min(state.starts.values(), default=state.shipped) < target:
+            await state.progress.wait()
         self._check_failure(state)
 
     def clone(self) -> Self:
@@ -574,12 +589,46 @@ class RaySender(RayHandle, Generic[T]):
         Raises:
             HandleClosedError: This handle is closed.
         """
+        return self._clone(supervised=False)
+
+    def _supervised_clone(self) -> Self:
+        """A clone that is closed normally, not as lost, when its process dies.
+
+        For a stage's workers: the stage keeps its own handle open while it replaces a
+        dead worker, so the worker's death must not end the stream with ``sender_lost``.
+        """
+        return self._clone(supervised=True)
+
+    def _clone(self, *, supervised: bool) -> Self:
         self._check_usable()
         handle_id = uuid.uuid4().hex
-        ready = self._actor.register.remote("sender", handle_id, process_id(), self._incarnation)
+        ready = self._actor.register.remote(
+            "sender", handle_id, process_id(), self._incarnation, supervised
+        )
         clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
         self._clones.append(clone)
         return clone
+
+    async def abort(self, reason: str) -> None:
+        """Close this handle so that receivers see a failed stream, not its end.
+
+        Values already in the channel stay and are delivered; values buffered in this
+        handle are shipped first, as by :meth:`close`. Once every other sender is
+        closed and the channel is drained, receivers get :class:`SenderLostError`
+        (whose ``detail`` is ``reason``) in place of :class:`EndOfStreamError`. Like
+        ``close``, it runs to the end even if the caller is cancelled, and closes
+        every pickled copy; on a closed handle it does nothing.
+
+        Args:
+            reason: Why the stream failed (receivers read it in the error's detail).
+
+        Raises:
+            TypeError: ``reason`` is not a non-empty string.
+            PeerClosedError: A buffered batch could not be delivered.
+        """
+        check_abort_reason(reason)
+        self._abort_reason = reason
+        await self._close_once()
 
     async def close(self) -> None:
         """Flush, then close this handle (every pickled copy of it too). Idempotent.
@@ -607,7 +656,9 @@ class RaySender(RayHandle, Generic[T]):
                 state.reported = True
                 failure = state.failure
                 failure.undelivered = tuple(state.undelivered)  # type: ignore[attr-defined]
-        request = encode_message(CloseRequest(self._handle_id, process_id(), self._incarnation))
+        request = encode_message(
+            CloseRequest(self._handle_id, process_id(), self._incarnation, abort=self._abort_reason)
+        )
         await self._close_call("close_sender", request)
         if failure is not None:
             raise failure
