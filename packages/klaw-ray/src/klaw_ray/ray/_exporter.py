@@ -112,6 +112,13 @@ def _add(total: WorkerStats | None, figures: WorkerStats) -> WorkerStats:
     )
 
 
+def _ask_stats(actors: dict[str, Any]) -> tuple[dict[str, Any], set[Any]]:
+    """Ask every actor for its ``stats()`` at once; the calls, and those answered in time."""
+    calls = {key: actor.stats.remote() for key, actor in actors.items()}
+    ready, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=_STATS_TIMEOUT)
+    return calls, set(ready)
+
+
 class _ChannelCollector(Collector):
     """Collects every registered channel's figures on each scrape (the server's thread)."""
 
@@ -123,9 +130,7 @@ class _ChannelCollector(Collector):
         exporter = self._exporter
         with exporter.lock:
             registered = dict(exporter.channels)
-        calls = {key: entry.actor.stats.remote() for key, entry in registered.items()}
-        ready, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=_STATS_TIMEOUT)
-        answered = set(ready)
+        calls, answered = _ask_stats({key: entry.actor for key, entry in registered.items()})
         figures: list[ChannelFigures] = []
         dead: list[str] = []
         finished: list[str] = []
@@ -164,9 +169,7 @@ class _ChannelCollector(Collector):
         exporter = self._exporter
         with exporter.lock:
             workers = dict(exporter.workers)
-        calls = {key: worker.actor.stats.remote() for key, worker in workers.items()}
-        ready, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=_STATS_TIMEOUT)
-        answered = set(ready)
+        calls, answered = _ask_stats({key: worker.actor for key, worker in workers.items()})
         with exporter.lock:
             for key, call in calls.items():
                 worker = workers[key]

@@ -254,16 +254,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             return
         state.handed.extend(state.current)
         state.current = []
-        if state.fetch is not None and not state.fetch.done():
-            acked, state.handed = state.handed, []
-            state.recent.extend(acked)
-            state.acking.update(acked)
-            request = encode_message(
-                AckRequest(self._handle_id, process_id(), self._incarnation, acked)
-            )
-            task = state.loop.create_task(self._quiet_ack(state, request, acked))
-            state.acks.add(task)
-            task.add_done_callback(state.acks.discard)
+        self._ack_now_if_waiting(state)
 
     def _hold_acks(self) -> None:
         """Acknowledge values only through :meth:`_release_acks`, not at the next receive.
@@ -288,12 +279,19 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         held = state.held
         if held is None or count <= 0:
             return
-        acked = [held.popleft() for _ in range(min(count, len(held)))]
-        if state.fetch is None or state.fetch.done():
-            state.handed.extend(acked)  # the next get carries them
+        state.handed.extend(held.popleft() for _ in range(min(count, len(held))))
+        self._ack_now_if_waiting(state)
+
+    def _ack_now_if_waiting(self, state: _ReceiveState) -> None:
+        """Send the pending acknowledgements at once if a get waits in the actor.
+
+        Otherwise they travel with the next get. A waiting get may be waiting for these
+        very acknowledgements (the end of the stream waits for every lease to end), so
+        they cannot wait for the next one.
+        """
+        if state.fetch is None or state.fetch.done() or not state.handed:
             return
-        # A get is waiting in the actor: it may wait for these very acknowledgements (the
-        # end of the stream waits for every lease), so they cannot wait for the next get.
+        acked, state.handed = state.handed, []
         state.recent.extend(acked)
         state.acking.update(acked)
         request = encode_message(
