@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+import uuid
+from typing import Any, Self
 
 from ray.exceptions import ActorDiedError, RayActorError, RayError
 
@@ -234,6 +235,26 @@ class RayHandle(ClosingHandle):
                 await self._call("register", kind, self._handle_id, process_id(), self._incarnation)
             except RayError as exc:
                 raise self._backend_error(exc) from exc
+
+    def _registered_clone(self, *, supervised: bool = False) -> Self:
+        """A new handle of the same kind, registered with the actor before its first use.
+
+        The registration call is made now; the clone waits for its answer before its
+        first send and before it closes, and this handle before it closes (so that the
+        channel counts the clone open before anything could end the stream without it).
+
+        Raises:
+            HandleClosedError: This handle is closed.
+        """
+        self._check_usable()
+        handle_id = uuid.uuid4().hex
+        kind = "sender" if self._is_sender else "receiver"
+        ready = self._actor.register.remote(
+            kind, handle_id, process_id(), self._incarnation, supervised
+        )
+        clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        self._clones.append(clone)
+        return clone
 
     async def _close_once(self) -> None:
         """Run this handle's ``_close`` once, to the end even if the caller is cancelled.

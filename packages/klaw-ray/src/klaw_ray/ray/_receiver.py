@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
@@ -464,12 +463,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         Raises:
             HandleClosedError: This handle is closed.
         """
-        self._check_usable()
-        handle_id = uuid.uuid4().hex
-        ready = self._actor.register.remote("receiver", handle_id, process_id(), self._incarnation)
-        clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
-        self._clones.append(clone)
-        return clone
+        return self._registered_clone()
 
     async def close(self) -> None:
         """Close this handle (every pickled copy too); give back what was not handed out.

@@ -589,7 +589,7 @@ class RaySender(RayHandle, Generic[T]):
         Raises:
             HandleClosedError: This handle is closed.
         """
-        return self._clone(supervised=False)
+        return self._registered_clone()
 
     def _supervised_clone(self) -> Self:
         """A clone that is closed normally, not as lost, when its process dies.
@@ -597,17 +597,7 @@ class RaySender(RayHandle, Generic[T]):
         For a stage's workers: the stage keeps its own handle open while it replaces a
         dead worker, so the worker's death must not end the stream with ``sender_lost``.
         """
-        return self._clone(supervised=True)
-
-    def _clone(self, *, supervised: bool) -> Self:
-        self._check_usable()
-        handle_id = uuid.uuid4().hex
-        ready = self._actor.register.remote(
-            "sender", handle_id, process_id(), self._incarnation, supervised
-        )
-        clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
-        self._clones.append(clone)
-        return clone
+        return self._registered_clone(supervised=True)
 
     async def abort(self, reason: str) -> None:
         """Close this handle so that receivers see a failed stream, not its end.
