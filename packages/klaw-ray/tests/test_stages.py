@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import stage_functions as fns
+from channel_backends import wait_for_stats
 from klaw_config import ChannelDefaults, KlawConfig, RayConfig
 from klaw_ray import (
     DeadLetter,
@@ -342,6 +343,22 @@ async def test_cancel_stops_the_workers_and_fails_the_sinks_stream(
     producing.cancel()
     with pytest.raises((asyncio.CancelledError, Exception)):
         await producing
+
+
+async def test_a_stage_cancelled_as_it_starts_ends_the_sinks_stream(
+    open_channel: Opener, request: pytest.FixtureRequest
+) -> None:
+    src_tx, src_rx = await open_channel(64)
+    out_tx, out_rx = await open_channel(64)
+    running = stage(fns.double, src_rx, out_tx, workers=2, config=_config(request))
+    await asyncio.sleep(0)  # the stage is starting its workers
+    await running.cancel()
+    assert running.state == "cancelled"
+    _, end = await asyncio.wait_for(_drain_until_error(out_rx), 60)
+    assert isinstance(end, SenderLostError)  # no half-started worker keeps the stream open
+    stats = await wait_for_stats(src_tx, lambda s: s.open_receivers == 0, timeout=60)
+    assert stats.open_receivers == 0  # nor counts as a receiver of the source
+    await src_tx.close()
 
 
 async def test_stats_while_running_show_every_worker(ray_config: KlawConfig) -> None:

@@ -159,6 +159,14 @@ class _RayWorker:
         await self._release()
 
 
+async def _close_all(handles: tuple[RayHandle | None, ...]) -> None:
+    """Close the clones of a worker that never started."""
+    for handle in handles:
+        if handle is not None:
+            with contextlib.suppress(ChannelError):
+                await handle.close()
+
+
 class RayWorkerRunner:
     """Starts a stage's workers as Ray actors (``num_cpus=0`` unless told otherwise).
 
@@ -199,22 +207,29 @@ class RayWorkerRunner:
         self._options = {"num_cpus": 0, **ray_options}
 
     async def start(self, index: int) -> _RayWorker:
-        """Start the worker of slot ``index``, its clones registered before it runs."""
+        """Start the worker of slot ``index``, its clones registered before it runs.
+
+        Cancelled (the stage is being cancelled) or failing half-way, it undoes what it
+        did: the worker started is ended and the clones made are closed, so that no
+        clone keeps the sink's stream open or the source's receivers counted.
+        """
         stage = self._stage
         source = self._source.clone()
         sink = None if self._sink is None else self._sink._supervised_clone()
         dead = None if self._dead_letter is None else self._dead_letter._supervised_clone()
-        for handle in (source, sink, dead):
-            if handle is not None:  # counted (and supervised) before the worker's first call
-                await handle._ensure_registered()
-        actor = _RemoteWorker.options(**self._options).remote(
-            stage.name,
-            index,
-            self._fn,
-            self._timeout,
-            (source, sink, dead),
-            stage._batch_size,
-        )
-        worker = _RayWorker(actor, stage.name, (source, sink, dead))
-        await register_stage_worker(worker.key, stage.name, actor)
+        handles = (source, sink, dead)
+        worker: _RayWorker | None = None
+        try:
+            for handle in handles:
+                if handle is not None:  # counted (and supervised) before the worker's first call
+                    await handle._ensure_registered()
+            actor = _RemoteWorker.options(**self._options).remote(
+                stage.name, index, self._fn, self._timeout, handles, stage._batch_size
+            )
+            worker = _RayWorker(actor, stage.name, handles)
+            await register_stage_worker(worker.key, stage.name, actor)
+        except BaseException:
+            undo = worker.stop() if worker is not None else _close_all(handles)
+            await asyncio.shield(asyncio.ensure_future(undo))
+            raise
         return worker
