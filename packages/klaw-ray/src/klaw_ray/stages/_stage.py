@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 import msgspec
 
 from klaw_config import KlawConfig, load_config
+from klaw_ray._cancellation import run_to_completion
 from klaw_ray.local import LocalReceiver, LocalSender
 from klaw_ray.protocols import Receiver, Sender
 from klaw_ray.stages._apply import Applier, function_shape
@@ -321,12 +322,7 @@ class Stage:
                 self._last[index] = msgspec.structs.replace(figures, alive=False)
             self._state = state
 
-        task = asyncio.ensure_future(stop())
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            await asyncio.shield(task)
-            raise
+        await run_to_completion(stop())
 
     async def _close_handles(self) -> None:
         for handle in (self._sink, self._dead_letter, self._source):
