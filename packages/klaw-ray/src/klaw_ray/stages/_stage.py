@@ -46,6 +46,7 @@ from klaw_ray.stages._records import (
     StageStats,
     WorkerDiedError,
     WorkerStats,
+    worker_totals,
 )
 from klaw_wire import ChannelError
 
@@ -238,15 +239,15 @@ class Stage:
 
     def _snapshot(self) -> StageStats:
         current = [self._last[index] for index in sorted(self._last)]
-        every = [*self._retired, *current]
+        totals = worker_totals([*self._retired, *current])
         return StageStats(
             name=self._name,
             state=self._state,
-            values_in=sum(figures.values_in for figures in every),
-            values_out=sum(figures.values_out for figures in every),
-            failed=sum(figures.failed for figures in every),
-            dead_lettered=sum(figures.dead_lettered for figures in every),
-            busy_seconds=sum(figures.busy_seconds for figures in every),
+            values_in=totals.values_in,
+            values_out=totals.values_out,
+            failed=totals.failed,
+            dead_lettered=totals.dead_lettered,
+            busy_seconds=totals.busy_seconds,
             workers_replaced=self._replaced,
             workers=tuple(current),
         )
