@@ -43,7 +43,7 @@ from klaw_ray.ray._families import (
     stage_families,
 )
 from klaw_ray.ray._messages import ChannelMetadata
-from klaw_ray.stages._records import WorkerStats
+from klaw_ray.stages._records import WorkerStats, worker_totals
 
 __all__ = [
     "EXPORTER_NAME",
@@ -99,17 +99,7 @@ class _StageWorker:
 
 
 def _add(total: WorkerStats | None, figures: WorkerStats) -> WorkerStats:
-    if total is None:
-        return figures
-    return WorkerStats(
-        index=0,
-        values_in=total.values_in + figures.values_in,
-        values_out=total.values_out + figures.values_out,
-        failed=total.failed + figures.failed,
-        dead_lettered=total.dead_lettered + figures.dead_lettered,
-        busy_seconds=total.busy_seconds + figures.busy_seconds,
-        alive=False,
-    )
+    return figures if total is None else worker_totals((total, figures))
 
 
 def _ask_stats(actors: dict[str, Any]) -> tuple[dict[str, Any], set[Any]]:

@@ -31,6 +31,7 @@ from typing import Any, Self
 
 from ray.exceptions import ActorDiedError, RayActorError, RayError
 
+from klaw_ray._cancellation import run_to_completion
 from klaw_ray._handles import ClosingHandle
 from klaw_ray.ray._core import SENDER_DIED
 from klaw_ray.ray._liveness import attach_process, process_id
@@ -264,12 +265,7 @@ class RayHandle(ClosingHandle):
         if self._closed:
             return
         self._closed = True
-        closing = asyncio.ensure_future(self._close())
-        try:
-            await asyncio.shield(closing)
-        except asyncio.CancelledError:
-            await asyncio.shield(closing)
-            raise
+        await run_to_completion(self._close())
 
     async def _close(self) -> None:
         """Close this handle at the actor (provided by senders and receivers)."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
+from klaw_ray._cancellation import run_to_completion
 from klaw_ray.ray._exporter import register_stage_worker, retire_stage_worker
 from klaw_ray.ray._handle import RayHandle
 from klaw_ray.ray._receiver import RayReceiver
@@ -229,7 +230,6 @@ class RayWorkerRunner:
             worker = _RayWorker(actor, stage.name, handles)
             await register_stage_worker(worker.key, stage.name, actor)
         except BaseException:
-            undo = worker.stop() if worker is not None else _close_all(handles)
-            await asyncio.shield(asyncio.ensure_future(undo))
+            await run_to_completion(worker.stop() if worker is not None else _close_all(handles))
             raise
         return worker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Generic, Literal, TypeVar
 
 import msgspec
@@ -15,6 +16,7 @@ __all__ = [
     "StageStats",
     "WorkerDiedError",
     "WorkerStats",
+    "worker_totals",
 ]
 
 T = TypeVar("T")
@@ -70,6 +72,20 @@ class WorkerStats(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     busy_seconds: float = 0.0
     alive: bool = True
     node_id: str = ""
+
+
+def worker_totals(figures: Iterable[WorkerStats]) -> WorkerStats:
+    """The figures of several workers added up (``index`` 0, not alive)."""
+    every = list(figures)
+    return WorkerStats(
+        index=0,
+        values_in=sum(worker.values_in for worker in every),
+        values_out=sum(worker.values_out for worker in every),
+        failed=sum(worker.failed for worker in every),
+        dead_lettered=sum(worker.dead_lettered for worker in every),
+        busy_seconds=sum(worker.busy_seconds for worker in every),
+        alive=False,
+    )
 
 
 class StageStats(msgspec.Struct, frozen=True, gc=False, kw_only=True):

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 import msgspec
 
 from klaw_config import KlawConfig, load_config
+from klaw_ray._cancellation import run_to_completion
 from klaw_ray.local import LocalReceiver, LocalSender
 from klaw_ray.protocols import Receiver, Sender
 from klaw_ray.stages._apply import Applier, function_shape
@@ -45,6 +46,7 @@ from klaw_ray.stages._records import (
     StageStats,
     WorkerDiedError,
     WorkerStats,
+    worker_totals,
 )
 from klaw_wire import ChannelError
 
@@ -237,15 +239,15 @@ class Stage:
 
     def _snapshot(self) -> StageStats:
         current = [self._last[index] for index in sorted(self._last)]
-        every = [*self._retired, *current]
+        totals = worker_totals([*self._retired, *current])
         return StageStats(
             name=self._name,
             state=self._state,
-            values_in=sum(figures.values_in for figures in every),
-            values_out=sum(figures.values_out for figures in every),
-            failed=sum(figures.failed for figures in every),
-            dead_lettered=sum(figures.dead_lettered for figures in every),
-            busy_seconds=sum(figures.busy_seconds for figures in every),
+            values_in=totals.values_in,
+            values_out=totals.values_out,
+            failed=totals.failed,
+            dead_lettered=totals.dead_lettered,
+            busy_seconds=totals.busy_seconds,
             workers_replaced=self._replaced,
             workers=tuple(current),
         )
@@ -321,12 +323,7 @@ class Stage:
                 self._last[index] = msgspec.structs.replace(figures, alive=False)
             self._state = state
 
-        task = asyncio.ensure_future(stop())
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            await asyncio.shield(task)
-            raise
+        await run_to_completion(stop())
 
     async def _close_handles(self) -> None:
         for handle in (self._sink, self._dead_letter, self._source):
