@@ -5,9 +5,10 @@ How a value travels (coalescing on, the default):
 1. ``send(value)`` encodes the value and checks it against the channel's type at the
    call (a bad value raises there and nothing is buffered).
 2. It takes one unit of the handle's *credit* (room the actor granted) and puts the
-   value in the handle's send buffer, then returns. Without credit it waits: the handle
-   asks the actor with one ``reserve`` call, which waits in the actor until receivers
-   make room. Waiting sends keep their order, and ``try_send`` never overtakes them.
+   value in the handle's send buffer, then returns. Without credit it waits: the answer
+   of a put on its way brings credit, and with none on its way the handle asks the actor
+   with one ``reserve`` call, which waits in the actor until receivers make room.
+   Waiting sends keep their order, and ``try_send`` never overtakes them.
 3. The buffer ships as one ``put`` per batch, at once when no put is in flight (no linger
    timer), and, under load, gathering values while up to two puts are in flight. Each
    answer brings new credit, so a busy sender rarely waits for it.
