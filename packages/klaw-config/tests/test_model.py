@@ -27,7 +27,7 @@ def test_default_instantiation_has_the_documented_values() -> None:
         durable=False,
         storage_dir=None,
         coalesce=True,
-        prefetch=256,
+        prefetch=1024,
     )
     assert config.executor == ExecutorConfig(max_workers=8, task_timeout=300.0)
     assert config.telemetry == TelemetryConfig(

@@ -41,6 +41,7 @@ PER_VALUE = 100_000
 QUEUE_PER_VALUE = 3_000  # ray.util.queue: one actor call per value, so fewer of them
 CAPACITY = 1024
 ECHOES = 30
+_BATCH_ROUNDS = 100  # of send_batch(1000) + recv_batch(1000): about half a second
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +157,7 @@ def _klaw_batch_loop(runner: asyncio.Runner, config: KlawConfig, durable: bool) 
             4096, backend="ray", value_type=Order, name=name, durable=durable, config=config
         )
         started = time.perf_counter()
-        for _ in range(20):
+        for _ in range(_BATCH_ROUNDS):
             await tx.send_batch(records)
             got = 0
             while got < len(records):
@@ -164,7 +165,7 @@ def _klaw_batch_loop(runner: asyncio.Runner, config: KlawConfig, durable: bool) 
         seconds = time.perf_counter() - started
         await tx.close()
         await rx.close()
-        return 20 * len(records) / seconds
+        return _BATCH_ROUNDS * len(records) / seconds
 
     return runner.run(run())
 

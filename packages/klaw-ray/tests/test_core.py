@@ -244,7 +244,7 @@ class _Model:
             return 0
         free = max(0, self.free())  # a queue held over the capacity grants nothing
         granted = min(max(need, 0), free)
-        spare = self.capacity // 2 - sum(
+        spare = self.capacity * 3 // 4 - sum(
             max(0, self.credit[name] - self.need[name]) for name in self.credit
         )
         granted += max(0, min(ahead, free - granted, spare))

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 import msgspec
 import pytest
 import ray
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
@@ -334,6 +336,16 @@ def test_the_sampler_picks_about_its_rate_reproducibly() -> None:
     assert all(every.sample() for _ in range(1000))
     with pytest.raises(ValueError, match="sample rate"):
         TraceSampler(0.0, "writer")
+
+
+@given(rate=st.floats(0.001, 1.0), counts=st.lists(st.integers(0, 300), max_size=20))
+def test_picks_for_a_batch_are_what_sampling_value_by_value_picks(
+    rate: float, counts: list[int]
+) -> None:
+    by_batch, by_value = TraceSampler(rate, "writer"), TraceSampler(rate, "writer")
+    for count in counts:
+        picked = [index for index in range(count) if by_value.sample()]
+        assert by_batch.picks(count) == picked
 
 
 def test_latencies_fall_in_le_buckets_and_bad_reports_are_ignored() -> None:

@@ -18,7 +18,7 @@ KLAW_CHANNELS_LEASE_SECONDS       channels.lease_seconds       ``300.0``
 KLAW_CHANNELS_DURABLE             channels.durable             ``false``
 KLAW_CHANNELS_STORAGE_DIR         channels.storage_dir         not set
 KLAW_CHANNELS_COALESCE            channels.coalesce            ``true``
-KLAW_CHANNELS_PREFETCH            channels.prefetch            ``256``
+KLAW_CHANNELS_PREFETCH            channels.prefetch            ``1024``
 KLAW_EXECUTOR_MAX_WORKERS         executor.max_workers         ``8``
 KLAW_EXECUTOR_TASK_TIMEOUT        executor.task_timeout        ``300.0``
 KLAW_TELEMETRY_ENABLED            telemetry.enabled            ``true``

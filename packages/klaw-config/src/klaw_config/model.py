@@ -136,9 +136,12 @@ class ChannelDefaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
         msgspec.Meta(
             ge=1,
             le=100_000,
-            description="Ray channels: most values one receiver fetches ahead of its caller.",
+            description=(
+                "Ray channels: most values one receiver fetches ahead of its caller (its"
+                " window adapts to the consumer, up to this)."
+            ),
         ),
-    ] = 256
+    ] = 1024
 
 
 class ExecutorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -87,7 +87,7 @@ class BenchReport:
             table.add_column(header)
         table.add_column("klaw / baseline", justify="right")
         for c in self.comparisons:
-            ratio = "skipped" if c.ratio is None else f"{c.ratio:.2f}x"
+            ratio = "skipped" if c.ratio is None else _ratio(c.ratio)
             note = f" ({c.note})" if c.note else ""
             table.add_row(c.group, c.name, c.baseline, f"{ratio}{note}")
         return table
@@ -443,3 +443,11 @@ def _run_ray_comparisons(
     config = load_config()
     with ray_session(reporter, config):
         asyncio.run(_ray(quick, config, record))
+
+
+def _ratio(ratio: float) -> str:
+    """A time ratio for the table: two decimals, or three significant digits below 0.1.
+
+    A per-value loop hundreds of times faster than its baseline reads 0.0045x, not 0.00x.
+    """
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.3g}x"

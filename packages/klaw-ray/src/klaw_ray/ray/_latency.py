@@ -57,6 +57,20 @@ class TraceSampler:
         self._skip = self._gap()
         return True
 
+    def picks(self, count: int) -> list[int]:
+        """The indexes, among the next ``count`` values, of those stamped.
+
+        The same choice as ``count`` calls of :meth:`sample`, at the cost of the values
+        picked rather than of all ``count``: what a batch of sends needs.
+        """
+        picked: list[int] = []
+        index = self._skip
+        while index < count:
+            picked.append(index)
+            index += 1 + self._gap()
+        self._skip = index - count
+        return picked
+
 
 def sampler_for(rate: float, seed: str) -> TraceSampler | None:
     """A sampler for ``rate``, or ``None`` when nothing is traced (rate 0)."""

@@ -2,9 +2,11 @@
 
 ``recv()`` and ``async for`` hand out values from a local buffer that batched gets fill;
 when the buffer runs low the next batch is fetched while the current one is consumed.
-At most ``prefetch`` values (``channels.prefetch``) are fetched ahead, so that one
-receiver does not take the values others could be working on. ``recv_batch`` asks for
-the number of values it is given.
+How many values are fetched ahead adapts to the consumer (see
+:mod:`klaw_ray.ray._prefetch`): a fast consumer's window grows, up to ``prefetch``
+(``channels.prefetch``), so that it rarely waits for a round trip; a slow one's shrinks,
+so that it does not hold values other receivers could be working on. ``recv_batch`` asks
+for the number of values it is given.
 
 Acknowledgement (``delivery="at_least_once"``, the default): every value handed to a
 receiver stays *leased* to it until acknowledged: implicitly by the receiver's next
@@ -27,6 +29,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
 
@@ -45,6 +48,7 @@ from klaw_ray.ray._messages import (
     decode_send_answer,
     encode_message,
 )
+from klaw_ray.ray._prefetch import PrefetchWindow
 from klaw_ray.ray._runtime import current_node_id
 from klaw_types import Err, Ok, Result
 from klaw_wire import (
@@ -61,6 +65,8 @@ T = TypeVar("T")
 
 _BUSY_PAUSE = 0.1
 """Seconds a receiver waits before asking again when the channel refused a waiting get."""
+_ACK_LINGER = 0.02
+"""Seconds acknowledgements wait for a get to carry them before they go on their own."""
 
 
 class Delivery(msgspec.Struct, frozen=True, gc=False):
@@ -87,7 +93,8 @@ class _ReceiveState:
 
     loop: asyncio.AbstractEventLoop
     request: int = 0
-    buffer: deque[tuple[Delivery, Any]] = field(default_factory=deque)
+    # (delivery, value, send time if traced else 0.0), in the order fetched
+    buffer: deque[tuple[Delivery, Any, float]] = field(default_factory=deque)
     handed: list[int] = field(default_factory=list)  # acknowledged by the caller's next receive
     current: list[int] = field(default_factory=list)  # handed by the latest receive: not yet
     acks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -95,9 +102,12 @@ class _ReceiveState:
     recent: deque[int] = field(default_factory=lambda: deque(maxlen=4096))  # acked lately
     fetch: asyncio.Task[None] | None = None
     fetch_request: int = -1
+    asked: int = 0  # values the latest fetch asked for
+    got: int = 0  # values it brought
+    window: PrefetchWindow = field(default_factory=lambda: PrefetchWindow(1))
+    ack_timer: asyncio.TimerHandle | None = None  # lingering acknowledgements
     end: BaseException | None = None
     reconcile: bool = False
-    stamps: dict[int, float] = field(default_factory=dict)  # delivery id -> send time
     observed: list[float] = field(default_factory=list)  # latencies not yet reported
     held: deque[int] | None = None  # manual acknowledgement: handed out, not yet released
 
@@ -110,7 +120,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     or per process.
     """
 
-    __slots__ = ("_batch_type", "_last", "_low_water", "_prefetch", "_state_")
+    __slots__ = ("_batch_type", "_last", "_prefetch", "_state_")
 
     def __init__(
         self,
@@ -124,8 +134,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         self._state_: _ReceiveState | None = None
         self._batch_type: Any = list[self._value_type]  # type: ignore[name-defined]
         self._last: tuple[Delivery, ...] = ()
-        self._prefetch = max(1, int(self._options.get("prefetch", 256)))
-        self._low_water = self._prefetch // 2  # fetch the next batch from here on
+        self._prefetch = max(1, int(self._options.get("prefetch", 1024)))
 
     @property
     def last_deliveries(self) -> tuple[Delivery, ...]:
@@ -140,7 +149,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         loop = asyncio.get_running_loop()
         state = self._state_
         if state is None:
-            state = self._state_ = _ReceiveState(loop)
+            state = self._state_ = _ReceiveState(loop, window=PrefetchWindow(self._prefetch))
             self._attach()
         elif state.loop is not loop:
             if state.fetch is not None and not state.fetch.done():
@@ -156,6 +165,9 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     # --- fetching ----------------------------------------------------------------------
 
     def _get_request(self, state: _ReceiveState, max_items: int, wait: float | None) -> bytes:
+        if state.ack_timer is not None:  # the acknowledgements ride on this get instead
+            state.ack_timer.cancel()
+            state.ack_timer = None
         acked, state.handed = state.handed, []
         state.recent.extend(acked)
         held = None
@@ -169,7 +181,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             held = [
                 *state.current,
                 *(state.held or ()),
-                *(delivery.id for delivery, _ in state.buffer),
+                *(delivery.id for delivery, _, _ in state.buffer),
                 *state.acking,
             ]
         request = state.request
@@ -194,6 +206,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     async def _fetch(self, state: _ReceiveState, max_items: int, wait: float | None) -> None:
         """One get: its values go to the buffer; the end of the stream is remembered."""
         request = self._get_request(state, max_items, wait)
+        state.asked, state.got = max_items, 0
         try:
             answer = decode_get_answer(await self._call("get", request))
             self._check_answer(answer.incarnation, answer.status)
@@ -202,14 +215,20 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             return
         if answer.status == "ok":
             values = await self._values(answer)
-            counts = answer.deliveries or [1] * len(answer.ids)
-            state.buffer.extend(
-                (Delivery(delivery_id, count), value)
-                for delivery_id, count, value in zip(answer.ids, counts, values, strict=True)
-            )
+            state.got = len(values)
+            state.window.arrived(len(state.buffer))
+            count = len(answer.ids)
+            counts = answer.deliveries or [1] * count
+            stamps = [0.0] * count
             for index, stamp in answer.stamps:
-                if 0 <= index < len(answer.ids):
-                    state.stamps[answer.ids[index]] = stamp
+                if 0 <= index < count:
+                    stamps[index] = stamp
+            state.buffer.extend(
+                (Delivery(delivery_id, times), value, stamp)
+                for delivery_id, times, value, stamp in zip(
+                    answer.ids, counts, values, stamps, strict=True
+                )
+            )
         elif answer.status in ("ended", "sender_lost", "handle_closed", "peer_closed"):
             error = closed_error(
                 answer.status, self._metadata.name, answer.error, answer.lost_sender
@@ -235,12 +254,18 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         return state.fetch
 
     def _prefetch_if_low(self, state: _ReceiveState) -> None:
-        if (
-            len(state.buffer) <= self._low_water
-            and state.end is None
-            and (state.fetch is None or state.fetch.done())
-        ):  # top the buffer up to at most ``prefetch`` values
-            self._start_fetch(state, self._prefetch - len(state.buffer), None)
+        if state.end is None and (state.fetch is None or state.fetch.done()):
+            wanted = state.window.wanted(len(state.buffer))
+            if wanted:  # top the buffer up to the window
+                self._start_fetch(state, wanted, None)
+
+    async def _wait_for_fetch(self, state: _ReceiveState) -> None:
+        """Wait for a batch the caller needs now (growing the window if it was short)."""
+        fetch = state.fetch
+        if fetch is None or fetch.done():
+            fetch = self._start_fetch(state, state.window.size, None)
+        await asyncio.shield(fetch)
+        state.window.starved(state.asked, state.got)
 
     def _processed(self, state: _ReceiveState) -> None:
         """A new receive began: what the previous one handed out is acknowledged.
@@ -282,14 +307,28 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         self._ack_now_if_waiting(state)
 
     def _ack_now_if_waiting(self, state: _ReceiveState) -> None:
-        """Send the pending acknowledgements at once if a get waits in the actor.
+        """Send the pending acknowledgements soon if a get is on its way to the actor.
 
-        Otherwise they travel with the next get. A waiting get may be waiting for these
-        very acknowledgements (the end of the stream waits for every lease to end), so
-        they cannot wait for the next one.
+        They travel with the next get when it starts within ``_ACK_LINGER`` (20 ms), as
+        it does while values flow; otherwise they go in an ``ack`` call of their own. A
+        get waiting in the actor may be waiting for these very acknowledgements (the
+        end of the stream waits for every lease to end), so they cannot wait for the
+        next get for ever; but one call per batch of acknowledgements would double the
+        calls of a busy receiver.
         """
-        if state.fetch is None or state.fetch.done() or not state.handed:
+        if state.ack_timer is not None or not state.handed:
             return
+        if state.fetch is None or state.fetch.done():
+            return
+        state.ack_timer = state.loop.call_later(_ACK_LINGER, self._ack_lingering, state)
+
+    def _ack_lingering(self, state: _ReceiveState) -> None:
+        """The linger is over and no get took the acknowledgements: send them now."""
+        state.ack_timer = None
+        if self._closed or not state.handed:
+            return
+        if state.fetch is None or state.fetch.done():
+            return  # no get waits: the next one carries them
         acked, state.handed = state.handed, []
         state.recent.extend(acked)
         state.acking.update(acked)
@@ -314,18 +353,18 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         receive, its ``ack()`` or its close, so a consumer that dies while processing
         them has them redelivered.
         """
-        taken = [state.buffer.popleft() for _ in range(min(count, len(state.buffer)))]
-        if state.stamps:
-            for delivery, _ in taken:
-                _observe(state, delivery.id)
+        popleft = state.buffer.popleft
+        taken = [popleft() for _ in range(min(count, len(state.buffer)))]
+        stamps = [stamp for _, _, stamp in taken if stamp]
+        if stamps:
+            _observe(state, stamps)
+        self._last = tuple(delivery for delivery, _, _ in taken)
         if state.held is not None:  # acknowledged only by _release_acks
-            state.held.extend(delivery.id for delivery, _ in taken)
-            self._last = tuple(delivery for delivery, _ in taken)
-            return [value for _, value in taken]
-        state.handed.extend(state.current)
-        state.current = [delivery.id for delivery, _ in taken]
-        self._last = tuple(delivery for delivery, _ in taken)
-        return [value for _, value in taken]
+            state.held.extend(delivery.id for delivery in self._last)
+        else:
+            state.handed.extend(state.current)
+            state.current = [delivery.id for delivery in self._last]
+        return [value for _, value, _ in taken]
 
     # --- the Receiver protocol ---------------------------------------------------------
 
@@ -350,9 +389,9 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             and self._broken is None
             and state.loop is asyncio.get_running_loop()
         ):
-            delivery, value = state.buffer.popleft()
-            if state.stamps:
-                _observe(state, delivery.id)
+            delivery, value, stamp = state.buffer.popleft()
+            if stamp:
+                _observe(state, (stamp,))
             state.handed.extend(state.current)  # the previous value is processed now
             state.current = [delivery.id]
             self._last = (delivery,)
@@ -368,7 +407,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
                 return value  # type: ignore[no-any-return]
             if state.end is not None:
                 raise _reraise(state.end)
-            await asyncio.shield(self._start_fetch(state, self._prefetch, None))
+            await self._wait_for_fetch(state)
             self._check_usable()
 
     async def try_recv(self) -> Result[T, ChannelEmpty | ChannelClosed]:
@@ -391,7 +430,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         state = self._state()
         self._processed(state)
         if not state.buffer and state.end is None and (state.fetch is None or state.fetch.done()):
-            await self._fetch(state, self._prefetch, 0)
+            await self._fetch(state, state.window.size, 0)
         if state.buffer:
             return Ok(self._hand_out(state, 1)[0])
         if state.end is not None:
@@ -481,16 +520,18 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         unread: list[int] = []
         observed: list[float] = []
         if state is not None:
+            if state.ack_timer is not None:  # the close carries them
+                state.ack_timer.cancel()
+                state.ack_timer = None
             if state.fetch is not None and not state.fetch.done():
                 with contextlib.suppress(ChannelBackendError):  # gone: the fetch fails too
                     await self._call("abandon", self._handle_id, state.fetch_request)
                 await asyncio.shield(state.fetch)
             acked, state.handed, state.current = [*state.handed, *state.current], [], []
-            unread = [*(state.held or ()), *(delivery.id for delivery, _ in state.buffer)]
+            unread = [*(state.held or ()), *(delivery.id for delivery, _, _ in state.buffer)]
             if state.held is not None:
                 state.held.clear()
-            state.buffer.clear()
-            state.stamps.clear()  # the unread values keep their stamps in the actor
+            state.buffer.clear()  # the unread values keep their stamps in the actor
             observed, state.observed = state.observed, []
         request = CloseRequest(
             self._handle_id, process_id(), self._incarnation, acked, unread, observed
@@ -498,14 +539,14 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         await self._close_call("close_receiver", encode_message(request))
 
 
-def _observe(state: _ReceiveState, delivery_id: int) -> None:
-    """A traced value is handed to the caller: its latency is reported with the next call.
+def _observe(state: _ReceiveState, stamps: Iterable[float]) -> None:
+    """Traced values are handed to the caller: their latencies go with the next call.
 
-    A latency below 0 (the sender's clock ahead of this one) counts as 0.
+    ``stamps`` are their send times. A latency below 0 (the sender's clock ahead of
+    this one) counts as 0.
     """
-    stamp = state.stamps.pop(delivery_id, None)
-    if stamp is not None:
-        state.observed.append(max(0.0, time.time() - stamp))
+    now = time.time()
+    state.observed.extend(max(0.0, now - stamp) for stamp in stamps)
 
 
 def _reraise(error: BaseException) -> BaseException:

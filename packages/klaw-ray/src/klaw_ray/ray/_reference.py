@@ -36,6 +36,9 @@ class RayReferenceSender(RaySender[T]):
     def _item(self, value: Any) -> Any:
         return ray.put(value)
 
+    def _items(self, values: list[Any]) -> list[Any]:
+        return [ray.put(value) for value in values]
+
     def _submit_put(
         self, state: _SendState, seq: int, items: list[Any], stamps: list[tuple[int, float]]
     ) -> Any:

@@ -5,9 +5,10 @@ How a value travels (coalescing on, the default):
 1. ``send(value)`` encodes the value and checks it against the channel's type at the
    call (a bad value raises there and nothing is buffered).
 2. It takes one unit of the handle's *credit* (room the actor granted) and puts the
-   value in the handle's send buffer, then returns. Without credit it waits: the handle
-   asks the actor with one ``reserve`` call, which waits in the actor until receivers
-   make room. Waiting sends keep their order, and ``try_send`` never overtakes them.
+   value in the handle's send buffer, then returns. Without credit it waits: the answer
+   of a put on its way brings credit, and with none on its way the handle asks the actor
+   with one ``reserve`` call, which waits in the actor until receivers make room.
+   Waiting sends keep their order, and ``try_send`` never overtakes them.
 3. The buffer ships as one ``put`` per batch, at once when no put is in flight (no linger
    timer), and, under load, gathering values while up to two puts are in flight. Each
    answer brings new credit, so a busy sender rarely waits for it.
@@ -80,6 +81,8 @@ _IN_A_BATCH = b"\x91\x91"
 """Two one-element MessagePack arrays: a value's place in a received batch (the envelope,
 then its list of values), so that checking it there checks its real nesting depth. (The
 actor checks each batch again, in a Ray worker like the receivers.)"""
+_UNENCODABLE = (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError)
+"""What encoding a value that MessagePack cannot hold raises."""
 _BUSY_PAUSE = 0.1
 """Seconds a sender waits before asking again when the channel refused a waiting reserve."""
 _YIELD_EVERY = 256
@@ -92,6 +95,7 @@ class _Pending:
     value: Any
     item: Any  # the encoded value (Raw), or an ObjectRef on a reference channel
     future: asyncio.Future[None]
+    stamp: float = 0.0  # when traced: the time of its send call
 
 
 @dataclass(slots=True)
@@ -117,7 +121,7 @@ class _SendState:
     starts: dict[int, int] = field(default_factory=dict)  # seq in flight -> its first position
     progress: asyncio.Event = field(default_factory=asyncio.Event)  # set when a put ends
     sampler: TraceSampler | None = None  # None when no value is traced (rate 0)
-    stamps: dict[int, float] = field(default_factory=dict)  # id(item) -> send time
+    stamps: dict[int, float] = field(default_factory=dict)  # buffered position -> send time
 
 
 class RaySender(RayHandle, Generic[T]):
@@ -128,7 +132,7 @@ class RaySender(RayHandle, Generic[T]):
     ``clone()`` per thread or per process.
     """
 
-    __slots__ = ("_abort_reason", "_nested_type", "_state_")
+    __slots__ = ("_abort_reason", "_check", "_state_")
 
     _is_sender = True
 
@@ -143,7 +147,7 @@ class RaySender(RayHandle, Generic[T]):
         super().__init__(actor, metadata, handle_id, ready, options)
         self._state_: _SendState | None = None
         self._abort_reason = ""
-        self._nested_type: Any = list[list[self._value_type]]  # type: ignore[name-defined]
+        self._check: Any = None  # decodes list[list[T]]: built at the first send
 
     @property
     def coalescing(self) -> bool:
@@ -171,41 +175,83 @@ class RaySender(RayHandle, Generic[T]):
 
     # --- encoding ----------------------------------------------------------------------
 
+    def _checker(self) -> Any:
+        """The decoder of ``list[list[T]]``: the receivers' check, at their depth."""
+        check = self._check
+        if check is None:
+            nested: Any = list[list[self._value_type]]  # type: ignore[name-defined]
+            check = self._check = msgspec.msgpack.Decoder(nested).decode
+        return check
+
     def _item(self, value: Any) -> Any:
         """Encode and check one value (an ``ObjectRef`` on reference channels).
 
         Raises:
             TypeError: The value cannot be encoded or does not match the channel's type.
         """
-        pool = get_codec_pool()
         try:
-            encoded = pool.encode(value)
-        except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError) as exc:
+            encoded = get_codec_pool().encode(value)
+        except _UNENCODABLE as exc:
             reason = f"cannot send to {self._label}: a value is not encodable: {exc}"
             raise TypeError(reason) from exc
         try:
             # The receivers' own check, at the depth they decode it (inside an envelope's
             # list of values): what they could not decode is never accepted.
-            pool.decode_payload(_IN_A_BATCH + encoded, self._nested_type)
+            self._checker()(_IN_A_BATCH + encoded)
         except (ValueError, RecursionError) as exc:  # msgspec's errors are ValueErrors
             raise TypeError(f"{self._label} rejected the value: {exc}") from exc
         return msgspec.Raw(encoded)
 
-    @staticmethod
-    def _stamp(state: _SendState, items: list[Any]) -> None:
-        """Stamp the values the sampler picks with the time of their ``send`` call."""
-        sampler = state.sampler
-        assert sampler is not None
-        for item in items:
-            if sampler.sample():
-                state.stamps[id(item)] = time.time()
+    def _items(self, values: list[Any]) -> list[Any]:
+        """Encode and check a batch of values: :meth:`_item` for each, one check for all.
+
+        The values are checked together, as one list at the depth receivers decode
+        it, which costs a third of checking them one by one; when the batch fails, each
+        is checked alone, so that the error names the first bad value as :meth:`_item`
+        would.
+
+        Raises:
+            TypeError: A value cannot be encoded or does not match the channel's type.
+        """
+        encode = get_codec_pool().encode
+        try:
+            encoded = [encode(value) for value in values]
+        except _UNENCODABLE:
+            return [self._item(value) for value in values]  # raises, naming the value
+        try:
+            self._checker()(b"\x91" + _array_header(len(encoded)) + b"".join(encoded))
+        except (ValueError, RecursionError):
+            return [self._item(value) for value in values]  # raises, naming the value
+        return [msgspec.Raw(item) for item in encoded]
 
     @staticmethod
-    def _batch_stamps(state: _SendState, items: list[Any]) -> list[tuple[int, float]]:
-        """The stamps of a batch about to ship, by index (taken out of the handle)."""
+    def _picks(state: _SendState, count: int) -> dict[int, float]:
+        """Stamps for the next ``count`` values sent: index -> the time of this call.
+
+        Empty when nothing is traced. A stamp is kept by the value's position in the
+        send buffer (see :meth:`_enqueue`), so shipping a batch costs the values
+        stamped, not all of them.
+        """
+        if state.sampler is None:
+            return {}
+        picked = state.sampler.picks(count)
+        if not picked:
+            return {}
+        now = time.time()
+        return dict.fromkeys(picked, now)
+
+    @staticmethod
+    def _batch_stamps(state: _SendState, start: int, end: int) -> list[tuple[int, float]]:
+        """The stamps of the batch of positions ``start..end`` about to ship, by index.
+
+        Taken out of the handle. Every stamp left is at ``start`` or later (the buffer
+        ships in order), so only the stamps are looked at, not the batch's values.
+        """
         stamps = state.stamps
-        found = [(index, stamps.pop(id(item), 0.0)) for index, item in enumerate(items)]
-        return [(index, stamp) for index, stamp in found if stamp]
+        found = sorted((position, stamp) for position, stamp in stamps.items() if position < end)
+        for position, _ in found:
+            del stamps[position]
+        return [(position - start, stamp) for position, stamp in found]
 
     # --- the send buffer ---------------------------------------------------------------
 
@@ -227,15 +273,16 @@ class RaySender(RayHandle, Generic[T]):
             if pending.future.done():  # cancelled while waiting: it sent nothing
                 continue
             state.credit -= 1
+            if pending.stamp:
+                state.stamps[state.shipped + len(state.buffer)] = pending.stamp
             state.buffer.append((pending.value, pending.item))
             pending.future.set_result(None)
-        if state.pending and not state.reserving and state.failure is None:
-            self._reserve(state)
+        if state.pending and not state.reserving and not state.in_flight and state.failure is None:
+            self._reserve(state)  # (a put in flight brings credit with its answer)
 
     def _fail_pending(self, state: _SendState, failure: BaseException) -> None:
         while state.pending:
-            pending = state.pending.popleft()
-            state.stamps.pop(id(pending.item), None)  # never sent: no stale stamp stays
+            pending = state.pending.popleft()  # never sent: its stamp goes with it
             if not pending.future.done():
                 pending.future.set_exception(_again(failure, self._metadata.name))
 
@@ -247,11 +294,11 @@ class RaySender(RayHandle, Generic[T]):
             seq = state.seq
             state.seq += 1
             state.in_flight[seq] = batch
-            state.starts[seq] = state.shipped
+            start = state.starts[seq] = state.shipped
             state.shipped += len(batch)
             state.idle.clear()
             items = [item for _, item in batch]
-            stamps = self._batch_stamps(state, items) if state.stamps else []
+            stamps = self._batch_stamps(state, start, state.shipped) if state.stamps else []
             ref = self._submit_put(state, seq, items, stamps)
             task = state.loop.create_task(self._await_put(state, seq, ref, batch))
             state.tasks.add(task)
@@ -274,7 +321,7 @@ class RaySender(RayHandle, Generic[T]):
 
     def _ahead(self) -> int:
         capacity = self._metadata.capacity
-        return _MAX_BATCH if capacity is None else max(1, min(_MAX_BATCH, capacity // 4))
+        return _MAX_BATCH if capacity is None else max(1, min(_MAX_BATCH, capacity // 2))
 
     def _submit_put(
         self, state: _SendState, seq: int, items: list[Any], stamps: list[tuple[int, float]]
@@ -367,18 +414,34 @@ class RaySender(RayHandle, Generic[T]):
         self._feed(state)
         self._ship(state)
 
-    async def _enqueue(self, state: _SendState, values: list[Any], items: list[Any]) -> None:
-        """Buffer values in order once each has credit; wait for credit when needed."""
+    async def _enqueue(
+        self,
+        state: _SendState,
+        values: list[Any],
+        items: list[Any],
+        stamps: dict[int, float],
+    ) -> None:
+        """Buffer values in order once each has credit; wait for credit when needed.
+
+        ``stamps`` maps the index of each traced value to its send time; a stamp is
+        kept by the position the value takes in the buffer (or with the waiting send
+        until it does).
+        """
         index = 0
         if not state.pending:
             take = min(state.credit, len(items))
             state.credit -= take
+            if stamps:
+                first = state.shipped + len(state.buffer)
+                state.stamps.update((first + i, stamp) for i, stamp in stamps.items() if i < take)
             state.buffer.extend(zip(values[:take], items[:take], strict=True))
             index = take
         if index < len(items):
             waiting = [
-                _Pending(value, item, state.loop.create_future())
-                for value, item in zip(values[index:], items[index:], strict=True)
+                _Pending(value, item, state.loop.create_future(), stamps.get(at, 0.0))
+                for at, value, item in zip(
+                    range(index, len(items)), values[index:], items[index:], strict=True
+                )
             ]
             state.pending.extend(waiting)
             self._feed(state)
@@ -388,8 +451,7 @@ class RaySender(RayHandle, Generic[T]):
             except asyncio.CancelledError:
                 # What was fed before the cancellation is sent; the rest never will be.
                 for pending in waiting:
-                    if pending.future.cancel():  # never buffered: nor is its stamp shipped
-                        state.stamps.pop(id(pending.item), None)
+                    pending.future.cancel()  # never buffered: nor is its stamp shipped
                 state.pending = deque(p for p in state.pending if not p.future.done())
                 if not state.pending and state.reserving:
                     # Nothing waits for room any more: the reserve waiting in the actor
@@ -437,7 +499,7 @@ class RaySender(RayHandle, Generic[T]):
         ):
             item = self._item(value)
             if state.sampler is not None and state.sampler.sample():
-                state.stamps[id(item)] = time.time()
+                state.stamps[state.shipped + len(state.buffer)] = time.time()
             state.credit -= 1
             state.buffer.append((value, item))
             if len(state.in_flight) < _MAX_IN_FLIGHT:
@@ -470,21 +532,22 @@ class RaySender(RayHandle, Generic[T]):
         if self._ready is not None:  # a clone: counted open before it sends anything
             await self._ensure_registered()
         batch = list(values)
-        items = [self._item(value) for value in batch]
-        if state.sampler is not None:
-            self._stamp(state, items)
+        items = self._items(batch)
         if not batch:
             await self._probe(state)
             return
+        stamps = self._picks(state, len(items))
         if self.coalescing:
-            await self._enqueue(state, batch, items)
+            await self._enqueue(state, batch, items, stamps)
         else:
-            await self._send_and_wait(state, batch, items)
+            await self._send_and_wait(state, batch, items, stamps)
         self._check_failure(state)
 
-    async def _send_and_wait(self, state: _SendState, values: list[Any], items: list[Any]) -> None:
+    async def _send_and_wait(
+        self, state: _SendState, values: list[Any], items: list[Any], stamps: dict[int, float]
+    ) -> None:
         """Send and return once in the channel (``coalesce=False``); see :meth:`send`."""
-        await self._enqueue(state, values, items)
+        await self._enqueue(state, values, items, stamps)
         try:
             await asyncio.shield(self._drained(state))
         except asyncio.CancelledError:
@@ -554,9 +617,7 @@ class RaySender(RayHandle, Generic[T]):
             raise
         except ChannelClosedError as exc:
             return Err(exc.to_struct())
-        if state.sampler is not None:
-            self._stamp(state, [item])
-        await self._enqueue(state, [value], [item])
+        await self._enqueue(state, [value], [item], self._picks(state, 1))
         if not self.coalescing:
             await self._drained(state)
         return Ok(None)
@@ -661,3 +722,12 @@ def _again(failure: BaseException, channel_id: str) -> BaseException:
         clone.undelivered = ()  # type: ignore[attr-defined]
         return clone
     return failure
+
+
+def _array_header(length: int) -> bytes:
+    """The MessagePack header of an array of ``length`` elements."""
+    if length < 16:
+        return bytes((0x90 | length,))
+    if length < 1 << 16:
+        return b"\xdc" + length.to_bytes(2, "big")
+    return b"\xdd" + length.to_bytes(4, "big")
