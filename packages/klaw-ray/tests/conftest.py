@@ -8,6 +8,7 @@ takes seconds, so it starts once, lazily, the first time a test needs it, bound 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def anyio_backend() -> str:
     """Run ``pytest.mark.anyio`` tests on asyncio only: the backends are asyncio-based."""
     return "asyncio"
+
+
+@pytest.fixture
+def interruptible() -> Iterator[None]:
+    """Let the subprocesses a test starts receive SIGINT, whoever started the test run.
+
+    A shell without job control starts background commands with SIGINT ignored, and a
+    child inherits an ignored signal across ``exec``: a ``klaw`` started from such a
+    test run would rightly ignore the Ctrl-C the test sends it. While this fixture is
+    active the test process handles SIGINT as Python does by default, so its children
+    start with the default disposition; the previous handler comes back afterwards.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

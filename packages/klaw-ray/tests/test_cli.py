@@ -121,6 +121,7 @@ def test_demo_on_an_embedded_ray_instance_reports_each_phase() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("interruptible")
 def test_demo_stops_cleanly_on_ctrl_c() -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
     process = subprocess.Popen(

@@ -155,6 +155,7 @@ async def test_the_table_piped_is_plain_text(
     assert "paused" in line
 
 
+@pytest.mark.usefixtures("interruptible")
 async def test_watch_prints_a_table_per_period_until_interrupted(
     ray_cluster: str, ray_config: KlawConfig, names: list[str]
 ) -> None:
