@@ -268,6 +268,10 @@ def _percentile(sorted_values: Sequence[int], fraction: float) -> float:
 
 _POLL_SECONDS = 0.05
 """How often the driver and the producers look at the channel's statistics."""
+_STAGE_BATCH = 1024
+"""Values a stage worker takes at once. The demo's functions cost microseconds a value,
+so a chunk costs its actor calls far more than its work: chunks of 1,024 move about 1.45
+times as many orders a second as the default 256 (100,000 orders, this machine)."""
 
 
 async def _await_readers(handle: Sender[Order], readers: int) -> None:
@@ -337,8 +341,12 @@ async def _build(options: DemoOptions, config: KlawConfig) -> _Pipeline:
     totals_tx, totals_rx = await channel(
         capacity, backend=backend, value_type=Invoice, config=config
     )
-    pricing = stage(price, orders_rx, priced_tx, workers=options.workers, config=config)
-    totalling = stage(total, priced_rx, totals_tx, workers=options.workers, config=config)
+    pricing = stage(
+        price, orders_rx, priced_tx, workers=options.workers, batch_size=_STAGE_BATCH, config=config
+    )
+    totalling = stage(
+        total, priced_rx, totals_tx, workers=options.workers, batch_size=_STAGE_BATCH, config=config
+    )
     return _Pipeline(orders_tx, totals_rx, (pricing, totalling))
 
 
