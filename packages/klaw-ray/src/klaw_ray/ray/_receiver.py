@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -111,6 +112,11 @@ class _ReceiveState:
     observed: list[float] = field(default_factory=list)  # latencies not yet reported
     held: deque[int] | None = None  # manual acknowledgement: handed out, not yet released
 
+    @property
+    def fetching(self) -> bool:
+        """Whether a get of this receiver is on its way (or waiting in the actor)."""
+        return self.fetch is not None and not self.fetch.done()
+
 
 class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     """The receiving end of a Ray channel. Implements :class:`~klaw_ray.Receiver`.
@@ -152,7 +158,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             state = self._state_ = _ReceiveState(loop, window=PrefetchWindow(self._prefetch))
             self._attach()
         elif state.loop is not loop:
-            if state.fetch is not None and not state.fetch.done():
+            if state.fetching:
                 raise RuntimeError("a RayReceiver is in use on another event loop; use a clone()")
             state.loop = loop
         return state
@@ -219,10 +225,12 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             state.window.arrived(len(state.buffer))
             count = len(answer.ids)
             counts = answer.deliveries or [1] * count
-            stamps = [0.0] * count
-            for index, stamp in answer.stamps:
-                if 0 <= index < count:
-                    stamps[index] = stamp
+            stamps: Iterable[float] = itertools.repeat(0.0, count)
+            if answer.stamps:  # traced values: their send times, by index
+                stamps = [0.0] * count
+                for index, stamp in answer.stamps:
+                    if 0 <= index < count:
+                        stamps[index] = stamp
             state.buffer.extend(
                 (Delivery(delivery_id, times), value, stamp)
                 for delivery_id, times, value, stamp in zip(
@@ -249,22 +257,20 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
     def _start_fetch(
         self, state: _ReceiveState, max_items: int, wait: float | None
     ) -> asyncio.Task[None]:
-        if state.fetch is None or state.fetch.done():
-            state.fetch = state.loop.create_task(self._fetch(state, max_items, wait))
-        return state.fetch
+        fetch = state.fetch
+        if fetch is None or fetch.done():
+            fetch = state.fetch = state.loop.create_task(self._fetch(state, max_items, wait))
+        return fetch
 
     def _prefetch_if_low(self, state: _ReceiveState) -> None:
-        if state.end is None and (state.fetch is None or state.fetch.done()):
+        if state.end is None and not state.fetching:
             wanted = state.window.wanted(len(state.buffer))
             if wanted:  # top the buffer up to the window
                 self._start_fetch(state, wanted, None)
 
     async def _wait_for_fetch(self, state: _ReceiveState) -> None:
         """Wait for a batch the caller needs now (growing the window if it was short)."""
-        fetch = state.fetch
-        if fetch is None or fetch.done():
-            fetch = self._start_fetch(state, state.window.size, None)
-        await asyncio.shield(fetch)
+        await asyncio.shield(self._start_fetch(state, state.window.size, None))
         state.window.starved(state.asked, state.got)
 
     def _processed(self, state: _ReceiveState) -> None:
@@ -318,7 +324,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         """
         if state.ack_timer is not None or not state.handed:
             return
-        if state.fetch is None or state.fetch.done():
+        if not state.fetching:
             return
         state.ack_timer = state.loop.call_later(_ACK_LINGER, self._ack_lingering, state)
 
@@ -327,7 +333,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
         state.ack_timer = None
         if self._closed or not state.handed:
             return
-        if state.fetch is None or state.fetch.done():
+        if not state.fetching:
             return  # no get waits: the next one carries them
         acked, state.handed = state.handed, []
         state.recent.extend(acked)
@@ -429,7 +435,7 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             return Err(exc.to_struct())
         state = self._state()
         self._processed(state)
-        if not state.buffer and state.end is None and (state.fetch is None or state.fetch.done()):
+        if not state.buffer and state.end is None and not state.fetching:
             await self._fetch(state, state.window.size, 0)
         if state.buffer:
             return Ok(self._hand_out(state, 1)[0])
@@ -523,10 +529,11 @@ class RayReceiver(RayHandle, IterableReceiver[T], Generic[T]):
             if state.ack_timer is not None:  # the close carries them
                 state.ack_timer.cancel()
                 state.ack_timer = None
-            if state.fetch is not None and not state.fetch.done():
+            fetch = state.fetch
+            if fetch is not None and not fetch.done():
                 with contextlib.suppress(ChannelBackendError):  # gone: the fetch fails too
                     await self._call("abandon", self._handle_id, state.fetch_request)
-                await asyncio.shield(state.fetch)
+                await asyncio.shield(fetch)
             acked, state.handed, state.current = [*state.handed, *state.current], [], []
             unread = [*(state.held or ()), *(delivery.id for delivery, _, _ in state.buffer)]
             if state.held is not None:

@@ -123,6 +123,11 @@ class _SendState:
     sampler: TraceSampler | None = None  # None when no value is traced (rate 0)
     stamps: dict[int, float] = field(default_factory=dict)  # buffered position -> send time
 
+    @property
+    def tail(self) -> int:
+        """The position the next buffered value takes: every value buffered so far is before it."""
+        return self.shipped + len(self.buffer)
+
 
 class RaySender(RayHandle, Generic[T]):
     """The sending end of a Ray channel. Implements :class:`~klaw_ray.Sender`.
@@ -274,7 +279,7 @@ class RaySender(RayHandle, Generic[T]):
                 continue
             state.credit -= 1
             if pending.stamp:
-                state.stamps[state.shipped + len(state.buffer)] = pending.stamp
+                state.stamps[state.tail] = pending.stamp
             state.buffer.append((pending.value, pending.item))
             pending.future.set_result(None)
         if state.pending and not state.reserving and not state.in_flight and state.failure is None:
@@ -432,7 +437,7 @@ class RaySender(RayHandle, Generic[T]):
             take = min(state.credit, len(items))
             state.credit -= take
             if stamps:
-                first = state.shipped + len(state.buffer)
+                first = state.tail
                 state.stamps.update((first + i, stamp) for i, stamp in stamps.items() if i < take)
             state.buffer.extend(zip(values[:take], items[:take], strict=True))
             index = take
@@ -499,7 +504,7 @@ class RaySender(RayHandle, Generic[T]):
         ):
             item = self._item(value)
             if state.sampler is not None and state.sampler.sample():
-                state.stamps[state.shipped + len(state.buffer)] = time.time()
+                state.stamps[state.tail] = time.time()
             state.credit -= 1
             state.buffer.append((value, item))
             if len(state.in_flight) < _MAX_IN_FLIGHT:
@@ -637,7 +642,7 @@ class RaySender(RayHandle, Generic[T]):
         state = self._state_
         if state is None:
             return
-        target = state.shipped + len(state.buffer)  # the values sent so far end here
+        target = state.tail  # the values sent so far end here
         while state.failure is None and min(state.starts.values(), default=state.shipped) < target:
             await state.progress.wait()
         self._check_failure(state)
