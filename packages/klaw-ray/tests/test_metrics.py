@@ -145,6 +145,9 @@ def _check_against_stats(samples: Samples, label: str, stats: ChannelStats, name
     assert receivers == stats.open_receivers
     for code, count in stats.errors.items():
         assert _of(samples, "klaw_channel_errors_total", **at, code=code) == count
+    assert stats.calls  # every channel here was put to and read from
+    for method, count in stats.calls.items():
+        assert _of(samples, "klaw_channel_calls_total", **at, method=method) == count
     assert stats.latency is not None
     assert _of(samples, "klaw_channel_latency_seconds_count", **at) == stats.latency.count
     assert _of(samples, "klaw_channel_latency_seconds_sum", **at) == pytest.approx(
@@ -379,6 +382,7 @@ def test_families_render_as_valid_text_format() -> None:
         open_receivers=3,
         readers_per_node={"node-a": 2},
         errors={"channel.full": 4},
+        calls={"put": 5, "get": 2},
         latency=LatencyHistogram(counts=(1,) + (0,) * len(LATENCY_BUCKETS), sum=0.0001),
     )
     registry = CollectorRegistry(auto_describe=False)
@@ -390,6 +394,8 @@ def test_families_render_as_valid_text_format() -> None:
     assert _of(samples, "klaw_channel_open_handles", **at, kind="receiver", node="node-a") == 2
     assert _of(samples, "klaw_channel_open_handles", **at, kind="receiver", node="unknown") == 1
     assert _of(samples, "klaw_channel_errors_total", **at, code="channel.full") == 4
+    assert _of(samples, "klaw_channel_calls_total", **at, method="put") == 5
+    assert _of(samples, "klaw_channel_calls_total", **at, method="get") == 2
     assert _of(samples, "klaw_channel_latency_seconds_bucket", **at, le="0.0005") == 1
     assert _of(samples, "klaw_channel_latency_seconds_bucket", **at, le="+Inf") == 1
     assert _of(samples, "klaw_exporter_channels_dropped_total") == 2
@@ -437,6 +443,42 @@ async def test_the_actor_keeps_stamps_with_values_and_adds_up_reported_latencies
         assert (await actor.stats()).errors == {"channel.empty": 1, "channel.peer_closed": 1}
     finally:
         await actor.close_all()
+
+
+@pytest.mark.anyio
+async def test_the_actor_counts_the_calls_it_answers_by_method() -> None:
+    actor: RayChannelActor[int] = RayChannelActor(
+        8, int, "test", "", senders=["s"], receivers=["r"], process="p"
+    )
+    try:
+        assert (await actor.stats()).calls == {}
+        reserve = ReserveRequest("s", "w", "p", 0, 3, 0, False, 0)
+        await actor.reserve(encode_message(reserve))
+        envelope = get_codec_pool().encode(
+            DataMessage(header=WireHeader(channel_id="test"), payload=[1, 2, 3])
+        )
+        put = PutRequest("s", "w", "p", 0, 0, 0, 0, msgspec.Raw(envelope), [])
+        await actor.put(encode_message(put))
+        got = decode_get_answer(await actor.get(_get_request(0, 0.0)))
+        assert got.status == "ok"
+        refused = decode_get_answer(await actor.get(_get_request(1, 0.0, acked=got.ids)))
+        assert refused.status == "empty"  # a refusal is a call answered all the same
+        assert (await actor.put(b"\xc1")) != b""  # malformed: answered, and counted
+        await actor.close_receiver(encode_message(CloseRequest("r", "p", 2)))
+        stats = await actor.stats()
+        assert stats.calls == {"reserve": 1, "put": 2, "get": 2, "close_receiver": 1}
+        assert stats.total_sent / stats.calls["put"] == 1.5  # values per put, as documented
+    finally:
+        await actor.close_all()
+
+
+@pytest.mark.anyio
+async def test_the_local_backend_counts_no_calls() -> None:
+    tx, rx = await channel(4, value_type=int, backend="local")
+    async with tx, rx:
+        await tx.send(1)
+        assert await rx.recv() == 1
+        assert (await tx.stats()).calls == {}
 
 
 @pytest.mark.anyio

@@ -109,6 +109,10 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
         errors: Refusals the channel actor answered since its process started, by wire
             error code (``"channel.full"``, ``"channel.peer_closed"``, ...; Ray only).
             See the metrics guide for the codes and what is not counted.
+        calls: Calls the channel actor answered since its process started, by method
+            (``"put"``, ``"get"``, ``"reserve"``, ``"ack"``, ``"close_sender"``, ...; Ray
+            only). Beside ``total_sent`` and ``total_received`` they show how well the
+            handles batch: values per put is ``total_sent / calls["put"]``.
         latency: Send-to-receive latencies of traced values since the actor process
             started (Ray only; ``None`` on the local backend).
         extras: Backend-specific figures, e.g. the actor's name and namespace.
@@ -135,5 +139,6 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     readers_per_node: dict[str, int] = msgspec.field(default_factory=dict)
     readers: tuple[ReaderInfo, ...] = ()
     errors: dict[str, int] = msgspec.field(default_factory=dict)
+    calls: dict[str, int] = msgspec.field(default_factory=dict)
     latency: LatencyHistogram | None = None
     extras: dict[str, Any] = msgspec.field(default_factory=dict)

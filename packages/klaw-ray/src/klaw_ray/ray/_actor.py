@@ -124,11 +124,15 @@ def _committing(method: _Method) -> _Method:
     """Make an actor method write what it changed (durable channels) before it answers.
 
     The write happens however the method ends, so a waiting call that was handed values
-    by another call's hand-off also finds them on disk.
+    by another call's hand-off also finds them on disk. The call is counted under the
+    method's name (``ChannelStats.calls``) when it starts.
     """
+    name = method.__name__
 
     @functools.wraps(method)
     async def committing(self: RayChannelActor[Any], *args: Any) -> Any:
+        calls = self._calls
+        calls[name] = calls.get(name, 0) + 1
         try:
             return await method(self, *args)
         finally:
@@ -247,6 +251,7 @@ class RayChannelActor(Generic[T]):
         self._expiry: asyncio.Task[None] | None = None
         self._grace: asyncio.Task[None] | None = None
         self._errors: dict[str, int] = {}
+        self._calls: dict[str, int] = {}  # by method: ChannelStats.calls
         self._latency = LatencyRecorder()
         self._traced = False  # whether any put carried stamps (else answers skip them)
 
@@ -681,6 +686,7 @@ class RayChannelActor(Generic[T]):
             readers_per_node=per_node,
             readers=readers,
             errors=dict(self._errors),
+            calls=dict(self._calls),
             latency=self._latency.snapshot(),
             extras={"name": metadata.name, "namespace": metadata.namespace, "pid": os.getpid()},
         )

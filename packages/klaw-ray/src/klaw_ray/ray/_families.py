@@ -110,6 +110,15 @@ def metric_families(channels: list[ChannelFigures]) -> Iterator[Metric]:
         for code, count in sorted(entry.stats.errors.items()):
             errors.add_metric([entry.channel, entry.namespace, code], count)
     yield errors
+    calls = CounterMetricFamily(
+        "klaw_channel_calls",
+        "Calls the channel actor answered, by method (put, get, reserve, ack, ...).",
+        labels=[*_LABELS, "method"],
+    )
+    for entry in channels:
+        for method, count in sorted(entry.stats.calls.items()):
+            calls.add_metric([entry.channel, entry.namespace, method], count)
+    yield calls
     yield _latency(channels)
 
 
