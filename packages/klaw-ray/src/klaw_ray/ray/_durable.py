@@ -10,9 +10,10 @@ answered.
 
 A restarted actor (or a new one, after the whole Ray instance restarted, on the same
 ``channels.storage_dir``) rebuilds the core from the database: queued values in order,
-leases with their receivers and deadlines, open handles and the processes holding them,
-each writer's last applied put and its credit, the counters, and what an operator set
-(a resized capacity, a pause, a close). Handles re-attach on their
+leases with their receivers and deadlines, open handles and the processes holding them
+(and which of them are supervised), closed handles (and the reason each aborted sender
+gave), each writer's last applied put and its credit, the counters, and what an operator
+set (a resized capacity, a pause, a close). Handles re-attach on their
 next call; the processes of handles that do not re-attach within :data:`RESTART_GRACE`
 seconds are taken for dead, so their leases return and their senders count as lost.
 """
@@ -138,10 +139,14 @@ class DurableChannel:
             if handle.state == "open":
                 core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
                 processes.add(handle.process)
+                if handle.supervised:
+                    core.supervised.add(handle.handle_id)
             else:
                 core.remember_closed(handle.handle_id, handle.state)
                 if handle.state == "lost" and handle.kind == "sender":
                     core.lost_senders.append(handle.handle_id)
+                    if handle.reason:
+                        core.lost_reasons[handle.handle_id] = handle.reason
         orphaned: dict[str, list[int]] = {}
         for lease in core.leases.values():
             if lease.receiver not in core.handles:  # leased to a handle that is gone
@@ -181,12 +186,14 @@ class DurableChannel:
                 )
             )
         handles = [
-            StoredHandle(handle_id, handle.kind, "open", handle.process)
+            StoredHandle(
+                handle_id, handle.kind, "open", handle.process, handle_id in core.supervised
+            )
             for handle_id in journal.handles
             if (handle := core.handles.get(handle_id)) is not None
         ]
         handles.extend(
-            StoredHandle(handle_id, kind, state)
+            StoredHandle(handle_id, kind, state, reason=core.lost_reasons.get(handle_id, ""))
             for handle_id, (kind, state) in journal.closed.items()
         )
         writers = [
