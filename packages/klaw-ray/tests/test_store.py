@@ -128,9 +128,7 @@ def test_every_kind_of_change_survives_a_reopen(store: ChannelStore) -> None:
 
 def test_supervised_handles_and_abort_reasons_survive_a_reopen(store: ChannelStore) -> None:
     worker_sink = StoredHandle("s2", "sender", "open", "worker-1", supervised=True)
-    store.commit(
-        Changes(handles=[StoredHandle("s1", "sender", "open", "driver"), worker_sink])
-    )
+    store.commit(Changes(handles=[StoredHandle("s1", "sender", "open", "driver"), worker_sink]))
     # One commit closes the aborted sender with its reason, as the actor writes an abort.
     aborted = StoredHandle("s1", "sender", "lost", reason="value 7 failed: ZeroDivisionError")
     store.commit(Changes(handles=[aborted]))
@@ -613,7 +611,9 @@ INSERT INTO handles VALUES ('r1', 'receiver', 'open', 'proc-a'),
     ('s1', 'sender', 'lost', ''), ('s2', 'sender', 'open', 'proc-b');
 INSERT INTO writers VALUES ('w2', 's2', 2, 5);
 """
-_SCHEMA_2 = _SCHEMA_1.replace("VALUES (1)", "VALUES (2)") + """
+_SCHEMA_2 = (
+    _SCHEMA_1.replace("VALUES (1)", "VALUES (2)")
+    + """
 CREATE TABLE settings (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
     capacity INTEGER,
@@ -622,6 +622,7 @@ CREATE TABLE settings (
 ) STRICT;
 INSERT INTO settings VALUES (0, 7, 1, 0);
 """
+)
 
 
 def _old_file(path: Path, schema: str) -> Path:
@@ -676,9 +677,7 @@ def test_an_older_file_is_upgraded_in_place_keeping_its_channel(
         assert snapshot.settings == settings
         supervised = StoredHandle("s3", "sender", "open", "proc-c", supervised=True)
         aborted = StoredHandle("s2", "sender", "lost", reason="the stage was cancelled")
-        upgraded.commit(
-            Changes(handles=[supervised, aborted], settings=StoredSettings(shut=True))
-        )
+        upgraded.commit(Changes(handles=[supervised, aborted], settings=StoredSettings(shut=True)))
     finally:
         upgraded.close()
     assert _version(path) == _store.SCHEMA_VERSION

@@ -134,19 +134,7 @@ class DurableChannel:
         positions = [stored.pos for stored in snapshot.entries]
         core.head_pos = min(positions, default=0)
         core.tail_pos = max(positions, default=-1) + 1
-        processes: set[str] = set()
-        for handle in snapshot.handles:
-            if handle.state == "open":
-                core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
-                processes.add(handle.process)
-                if handle.supervised:
-                    core.supervised.add(handle.handle_id)
-            else:
-                core.remember_closed(handle.handle_id, handle.state)
-                if handle.state == "lost" and handle.kind == "sender":
-                    core.lost_senders.append(handle.handle_id)
-                    if handle.reason:
-                        core.lost_reasons[handle.handle_id] = handle.reason
+        processes = _restore_handles(core, snapshot.handles)
         orphaned: dict[str, list[int]] = {}
         for lease in core.leases.values():
             if lease.receiver not in core.handles:  # leased to a handle that is gone
@@ -224,6 +212,28 @@ class DurableChannel:
     def close(self) -> None:
         """Close the database (idempotent)."""
         self.store.close()
+
+
+def _restore_handles(core: ChannelCore, handles: list[StoredHandle]) -> set[str]:
+    """Put stored handles back into ``core``; return the processes holding the open ones.
+
+    An open handle keeps whether it is supervised (its process's death closes it
+    normally), and a lost sender the reason it was aborted for (what receivers are told).
+    """
+    processes: set[str] = set()
+    for handle in handles:
+        if handle.state == "open":
+            core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
+            processes.add(handle.process)
+            if handle.supervised:
+                core.supervised.add(handle.handle_id)
+            continue
+        core.remember_closed(handle.handle_id, handle.state)
+        if handle.state == "lost" and handle.kind == "sender":
+            core.lost_senders.append(handle.handle_id)
+            if handle.reason:
+                core.lost_reasons[handle.handle_id] = handle.reason
+    return processes
 
 
 def _settings(core: ChannelCore, created_capacity: int | None) -> StoredSettings:
