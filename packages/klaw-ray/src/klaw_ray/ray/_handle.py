@@ -109,7 +109,7 @@ class RayHandle(ClosingHandle):
         self._metadata = metadata
         self._handle_id = handle_id
         self._ready = ready
-        self._supervised = False  # registered as supervised: made again so if lost
+        self._supervised = False  # a registration made again is made as the first was
         self._options = dict(options or {})
         self._closed = False
         self._broken: BaseException | None = None

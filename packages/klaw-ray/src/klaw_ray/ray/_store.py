@@ -553,10 +553,11 @@ class ChannelStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("SELECT version FROM klaw_schema").fetchone()[0]
-            while version in _UPGRADES:
-                _UPGRADES[version](conn)
-                version += 1
-            conn.execute(f"UPDATE klaw_schema SET version = {SCHEMA_VERSION}")
+            if version in _UPGRADES:  # else another process just upgraded it
+                while version in _UPGRADES:
+                    _UPGRADES[version](conn)
+                    version += 1
+                conn.execute(f"UPDATE klaw_schema SET version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
