@@ -334,6 +334,13 @@ _BAD_CHANGES: dict[str, Changes] = {
         deleted=[0, 1],
         handles=[StoredHandle("h", "both", "open")],  # type: ignore[arg-type]
     ),
+    "supervised flag": Changes(
+        entries=_entries(range(100, 400)),
+        handles=[StoredHandle("h", "sender", "open", supervised=2)],  # type: ignore[arg-type]
+    ),
+    "abort reason": Changes(
+        handles=[StoredHandle("h", "sender", "lost", reason=b"why")],  # type: ignore[arg-type]
+    ),
     "writer seq": Changes(
         deleted=[0, 1, 2],
         counters=StoredCounters(99),
