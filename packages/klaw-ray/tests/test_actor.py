@@ -558,28 +558,72 @@ async def test_puts_arriving_out_of_seq_order_are_applied_in_seq_order(order: li
         assert _values(await _take(actor)) == [0, 1, 2, 3, 4]
 
 
+def _durable(storage: Path) -> Actor:
+    """A durable channel's actor on ``storage``: call it again for its restarted process."""
+    return RayChannelActor(
+        8, int, "test", "ns", [S], [R], P, durable=True, storage_dir=str(storage)
+    )
+
+
+async def _stop(actor: Actor) -> None:
+    """End a durable actor as its process's death would: its database closed, no task left."""
+    grace = actor._grace
+    if grace is not None:
+        grace.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await grace
+    assert actor._durable is not None
+    actor._durable.close()
+
+
 async def test_a_durable_channel_refuses_a_handle_closed_before_its_actor_restarted(
     tmp_path: Path,
 ) -> None:
-    def durable() -> Actor:  # a new actor process each time, on the same database
-        return RayChannelActor(
-            8, int, "test", "ns", [S], [R], P, durable=True, storage_dir=str(tmp_path)
-        )
-
-    def stop(actor: Actor) -> None:
-        assert actor._durable is not None
-        actor._durable.close()
-
-    first = durable()
+    first = _durable(tmp_path)
     await first.close_receiver(_close(R))
-    stop(first)
-    restarted = durable()
+    await _stop(first)
+    restarted = _durable(tmp_path)
     try:
         assert R in restarted._core.closed
         answer = _got(await restarted.get(_get()))
         assert (answer.status, answer.error) == ("handle_closed", "this receiver is closed")
     finally:
-        stop(restarted)
+        await _stop(restarted)
+
+
+async def test_a_durable_channel_reports_an_aborted_senders_reason_after_its_actor_restarted(
+    tmp_path: Path,
+) -> None:
+    first = _durable(tmp_path)
+    await first.close_sender(encode_message(CloseRequest(S, P, 0, abort="value 3 failed")))
+    before = _got(await first.get(_get()))
+    await _stop(first)
+    restarted = _durable(tmp_path)
+    try:
+        after = _got(await restarted.get(_get()))
+        seen = (after.status, after.error, after.lost_sender)
+        assert seen == ("sender_lost", "value 3 failed", S)
+        assert seen == (before.status, before.error, before.lost_sender)  # as before it
+    finally:
+        await _stop(restarted)
+
+
+async def test_a_supervised_clone_whose_process_dies_after_a_durable_restart_closes_normally(
+    tmp_path: Path,
+) -> None:
+    first = _durable(tmp_path)
+    await first.register("sender", "sink", "worker", supervised=True)  # a stage worker's
+    await _stop(first)
+    restarted = _durable(tmp_path)
+    try:
+        assert restarted.process_died("worker") == ["sink"]  # the stage replaces it
+        assert restarted._core.closed["sink"] == "closed"
+        await restarted.close_sender(encode_message(CloseRequest(S, P, 0)))  # the stage's own
+        end = _got(await restarted.get(_get()))
+        assert (end.status, end.lost_sender) == ("ended", "")
+        assert (await restarted.stats()).lost_senders == 0
+    finally:
+        await _stop(restarted)
 
 
 @pytest.mark.parametrize("first_gives_up", [False, True])

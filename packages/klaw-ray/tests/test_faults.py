@@ -612,6 +612,80 @@ async def test_a_clone_made_while_a_durable_channel_restarts_keeps_the_stream_op
         await delete_channel(name, config=config)
 
 
+async def test_an_aborted_senders_reason_reaches_receivers_after_a_durable_restart(
+    ray_config: KlawConfig, tmp_path: Path
+) -> None:
+    config = _durable(ray_config, tmp_path)
+    name = _unique("abort_then_restart")
+    tx, rx = await channel(
+        16, backend="ray", value_type=int, name=name, durable=True, config=config
+    )
+    try:
+        await tx.send_batch([1, 2])
+        await tx.abort("upstream gave up at value 3")
+        restart_s = await _kill_and_await_restart(rx)
+        received: list[tuple[int, int]] = []
+        with pytest.raises(SenderLostError) as lost:
+            await _receive_all(rx, received, timeout=30)
+        _fault("abort_reason_after_restart", 2 - len(received), 0, restart_s)
+        assert received == [(1, 1), (2, 1)]
+        assert lost.value.detail == "upstream gave up at value 3"
+    finally:
+        await delete_channel(name, config=config)
+
+
+async def test_a_supervised_clone_dying_after_a_durable_restart_does_not_fail_the_stream(
+    ray_config: KlawConfig, tmp_path: Path
+) -> None:
+    config = _durable(ray_config, tmp_path)
+    name = _unique("supervised_restart")
+    tx, rx = await channel(
+        16, backend="ray", value_type=int, name=name, durable=True, config=config
+    )
+    try:
+        worker = tx._supervised_clone()  # a stage worker's sink clone
+        await worker._ensure_registered()
+        restart_s = await _kill_and_await_restart(rx)
+        record = tmp_path / "worker.json"
+        with pytest.raises(RayError):  # the worker's process dies after the restart
+            await asyncio.wait_for(send_then_die.remote(worker, 5, str(record)), 60)
+        stats = await poll_stats(rx, lambda s: s.open_senders == 1)  # the worker's clone closed
+        _fault("supervised_after_restart", 0, 0, restart_s, lost_senders=stats.lost_senders)
+        assert read_death(record).values == [5]
+        assert stats.lost_senders == 0
+        await tx.close()  # the stage's own handle: the stream ends, not fails
+        assert await asyncio.wait_for(_drain(rx), 30) == [5]
+    finally:
+        await delete_channel(name, config=config)
+
+
+async def test_a_supervised_clone_registered_while_a_durable_channel_restarts_stays_supervised(
+    ray_config: KlawConfig, tmp_path: Path
+) -> None:
+    config = _durable(ray_config, tmp_path)
+    name = _unique("supervised_in_restart")
+    tx, rx = await channel(
+        16, backend="ray", value_type=int, name=name, durable=True, config=config
+    )
+    try:
+        old_pid = await _kill_and_await_death(tx)
+        worker = tx._supervised_clone()  # its registration fails in Ray, and is made again
+        await worker._ensure_registered()
+        await poll_stats(rx, lambda s: s.extras["pid"] != old_pid and s.open_senders == 2)
+        record = tmp_path / "worker.json"
+        with pytest.raises(RayError):
+            await asyncio.wait_for(send_then_die.remote(worker, 5, str(record)), 60)
+        died = time.monotonic()
+        stats = await poll_stats(rx, lambda s: s.open_senders == 1)  # the worker's clone closed
+        notice_s = time.monotonic() - died
+        _fault("supervised_in_restart", 0, 0, notice_s, lost_senders=stats.lost_senders)
+        assert stats.lost_senders == 0
+        await tx.close()
+        assert await asyncio.wait_for(_drain(rx), 30) == [5]
+    finally:
+        await delete_channel(name, config=config)
+
+
 async def test_a_clone_of_a_handle_from_before_a_restart_does_not_hold_the_new_stream_open(
     ray_config: KlawConfig,
 ) -> None:

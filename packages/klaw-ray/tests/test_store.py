@@ -126,6 +126,22 @@ def test_every_kind_of_change_survives_a_reopen(store: ChannelStore) -> None:
         store.close()
 
 
+def test_supervised_handles_and_abort_reasons_survive_a_reopen(store: ChannelStore) -> None:
+    worker_sink = StoredHandle("s2", "sender", "open", "worker-1", supervised=True)
+    store.commit(Changes(handles=[StoredHandle("s1", "sender", "open", "driver"), worker_sink]))
+    # One commit closes the aborted sender with its reason, as the actor writes an abort.
+    aborted = StoredHandle("s1", "sender", "lost", reason="value 7 failed: ZeroDivisionError")
+    store.commit(Changes(handles=[aborted]))
+    store = _reopen(store)
+    try:
+        assert _snapshot(store).handles == [aborted, worker_sink]
+        closed = StoredHandle("s2", "sender", "closed")  # supervised no more once closed
+        store.commit(Changes(handles=[closed]))
+        assert _snapshot(store).handles == [aborted, closed]
+    finally:
+        store.close()
+
+
 def test_meta_of_every_shape_round_trips(tmp_path: Path) -> None:
     meta = StoredMeta("n", "ns", None, "", True, "at_most_once", 0.0)
     store = ChannelStore(tmp_path / "unbounded.sqlite3")
@@ -317,6 +333,13 @@ _BAD_CHANGES: dict[str, Changes] = {
         entries=_entries(range(100, 400)),
         deleted=[0, 1],
         handles=[StoredHandle("h", "both", "open")],  # type: ignore[arg-type]
+    ),
+    "supervised flag": Changes(
+        entries=_entries(range(100, 400)),
+        handles=[StoredHandle("h", "sender", "open", supervised=2)],  # type: ignore[arg-type]
+    ),
+    "abort reason": Changes(
+        handles=[StoredHandle("h", "sender", "lost", reason=b"why")],  # type: ignore[arg-type]
     ),
     "writer seq": Changes(
         deleted=[0, 1, 2],
@@ -538,25 +561,164 @@ def test_operator_settings_survive_a_reopen(store: ChannelStore) -> None:
         store.close()
 
 
-def test_a_version_1_file_is_upgraded_in_place_keeping_its_channel(store: ChannelStore) -> None:
-    store.commit(Changes(entries=_entries(range(3))))
-    store.close()
-    _tamper(store.path, "DROP TABLE settings")
-    _tamper(store.path, "UPDATE klaw_schema SET version = 1")
-    upgraded = ChannelStore(store.path)
+# The schema of versions 1 and 2 as they wrote it, kept here verbatim: an upgrade must
+# meet the tables an older klaw created, not a newer file with its version number turned
+# back.
+_SCHEMA_1 = f"""
+CREATE TABLE klaw_schema (version INTEGER NOT NULL) STRICT;
+INSERT INTO klaw_schema (version) VALUES (1);
+CREATE TABLE channel (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+    name TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    capacity INTEGER,
+    value_type TEXT NOT NULL,
+    by_reference INTEGER NOT NULL CHECK (by_reference IN (0, 1)),
+    delivery TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    incarnation INTEGER NOT NULL
+) STRICT;
+CREATE TABLE counters (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+    next_id INTEGER NOT NULL,
+    total_sent INTEGER NOT NULL,
+    total_received INTEGER NOT NULL,
+    total_acked INTEGER NOT NULL,
+    redelivered INTEGER NOT NULL,
+    lost INTEGER NOT NULL,
+    high_watermark INTEGER NOT NULL
+) STRICT;
+CREATE TABLE entries (
+    id INTEGER PRIMARY KEY,
+    pos INTEGER NOT NULL,
+    item BLOB NOT NULL,
+    deliveries INTEGER NOT NULL,
+    leased_to TEXT NOT NULL,
+    lease_deadline REAL NOT NULL
+) STRICT;
+CREATE TABLE handles (
+    handle_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('sender', 'receiver')),
+    state TEXT NOT NULL CHECK (state IN ('open', 'closed', 'lost')),
+    process TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE writers (
+    writer TEXT PRIMARY KEY,
+    handle_id TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    credit INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+PRAGMA application_id = {APPLICATION_ID};
+INSERT INTO channel VALUES (0, 'orders', 'shop', 100, '<class ''int''>', 0, 'at_least_once',
+    1.5e9, 4);
+INSERT INTO counters VALUES (0, 3, 3, 1, 0, 0, 0, 3);
+INSERT INTO entries VALUES (0, 0, x'a178', 0, '', 0.0), (1, 1, x'a179', 0, '', 0.0),
+    (2, 2, x'a17a', 1, 'r1', 1.5e9);
+INSERT INTO handles VALUES ('r1', 'receiver', 'open', 'proc-a'),
+    ('s1', 'sender', 'lost', ''), ('s2', 'sender', 'open', 'proc-b');
+INSERT INTO writers VALUES ('w2', 's2', 2, 5);
+"""
+_SCHEMA_2 = (
+    _SCHEMA_1.replace("VALUES (1)", "VALUES (2)")
+    + """
+CREATE TABLE settings (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+    capacity INTEGER,
+    paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
+    shut INTEGER NOT NULL CHECK (shut IN (0, 1))
+) STRICT;
+INSERT INTO settings VALUES (0, 7, 1, 0);
+"""
+)
+
+
+def _old_file(path: Path, schema: str) -> Path:
+    """Write a channel database as an older klaw did, with sqlite3 alone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        snapshot = _snapshot(upgraded)
-        assert [entry.id for entry in snapshot.entries] == [0, 1, 2]
-        assert snapshot.settings == StoredSettings()
-        upgraded.commit(Changes(settings=StoredSettings(paused=True)))
-        assert _snapshot(upgraded).settings.paused
-    finally:
-        upgraded.close()
-    conn = sqlite3.connect(store.path)
-    try:
-        assert conn.execute("SELECT version FROM klaw_schema").fetchone() == (2,)
+        conn.executescript(schema)
     finally:
         conn.close()
+    return path
+
+
+def _version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        version: int = conn.execute("SELECT version FROM klaw_schema").fetchone()[0]
+    finally:
+        conn.close()
+    return version
+
+
+_OLD_HANDLES = [
+    StoredHandle("r1", "receiver", "open", "proc-a"),
+    StoredHandle("s1", "sender", "lost"),
+    StoredHandle("s2", "sender", "open", "proc-b"),
+]
+"""The handles of an old file, as the upgraded file reads them: none supervised, no reason."""
+
+
+@pytest.mark.parametrize(
+    ("schema", "settings"),
+    [(_SCHEMA_1, StoredSettings()), (_SCHEMA_2, StoredSettings(capacity=7, paused=True))],
+    ids=["version_1", "version_2"],
+)
+def test_an_older_file_is_upgraded_in_place_keeping_its_channel(
+    path: Path, schema: str, settings: StoredSettings
+) -> None:
+    _old_file(path, schema)
+    upgraded = ChannelStore(path)
+    try:
+        snapshot = _snapshot(upgraded)
+        assert snapshot.incarnation == 4
+        assert snapshot.counters == StoredCounters(3, 3, 1, 0, 0, 0, 3)
+        assert [(entry.id, entry.leased_to) for entry in snapshot.entries] == [
+            (0, ""),
+            (1, ""),
+            (2, "r1"),
+        ]
+        assert snapshot.handles == _OLD_HANDLES
+        assert snapshot.writers == [StoredWriter("w2", "s2", 2, 5)]
+        assert snapshot.settings == settings
+        supervised = StoredHandle("s3", "sender", "open", "proc-c", supervised=True)
+        aborted = StoredHandle("s2", "sender", "lost", reason="the stage was cancelled")
+        upgraded.commit(Changes(handles=[supervised, aborted], settings=StoredSettings(shut=True)))
+    finally:
+        upgraded.close()
+    assert _version(path) == _store.SCHEMA_VERSION
+    reopened = ChannelStore(path)
+    try:
+        snapshot = _snapshot(reopened)
+        assert snapshot.handles == [*_OLD_HANDLES[:2], aborted, supervised]
+        assert snapshot.settings == StoredSettings(shut=True)
+    finally:
+        reopened.close()
+
+
+def test_a_failed_upgrade_leaves_the_file_at_its_old_version(path: Path) -> None:
+    # A version-2 file whose handles table already has the second column version 3
+    # adds: that ALTER fails, and the first one (supervised) rolls back with it.
+    _old_file(path, _SCHEMA_2 + "ALTER TABLE handles ADD COLUMN reason TEXT;")
+    with pytest.raises(StoreError, match="duplicate column name: reason"):
+        ChannelStore(path)
+    assert _version(path) == 2
+    conn = sqlite3.connect(path)
+    try:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(handles)")]
+    finally:
+        conn.close()
+    assert columns == ["handle_id", "kind", "state", "process", "reason"]
+
+
+@pytest.mark.parametrize("version", [0, -1, "'3'"])
+def test_an_unknown_schema_version_is_refused(store: ChannelStore, version: object) -> None:
+    store.close()
+    _tamper(store.path, "DROP TABLE klaw_schema")
+    _tamper(store.path, "CREATE TABLE klaw_schema (version)")
+    _tamper(store.path, f"INSERT INTO klaw_schema VALUES ({version})")
+    _refused(store.path, "unknown schema version")
 
 
 def test_a_missing_schema_table_is_refused(store: ChannelStore) -> None:
@@ -630,6 +792,8 @@ _stored_handles = st.builds(
     st.sampled_from(["s1", "s2", "r1", "r2"]),
     st.sampled_from(["sender", "receiver"]),
     st.sampled_from(["open", "closed", "lost"]),
+    _text,
+    st.booleans(),
     _text,
 )
 _writer_ids = st.sampled_from(["w1", "w2", "w3"])

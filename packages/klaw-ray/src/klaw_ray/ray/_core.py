@@ -100,7 +100,10 @@ class Journal:
     """What changed since the last commit, for a durable channel's database.
 
     The core only records; the actor turns a journal into one SQLite transaction
-    (:mod:`klaw_ray.ray._durable`) before it answers the call that caused it.
+    (:mod:`klaw_ray.ray._durable`) before it answers the call that caused it. A handle
+    in ``handles`` is written with whether it is supervised, and one in ``closed`` with
+    the reason it was aborted for, if any: each fact commits with the handle change it
+    belongs to, and neither costs anything per value.
     """
 
     entries: dict[int, Entry] = field(default_factory=dict)
@@ -216,8 +219,10 @@ class ChannelCore:
         self.credit_total = 0
         self.next_id = 0
         self.lost_senders: list[str] = []
-        self.lost_reasons: dict[str, str] = {}  # aborted sender -> why (not persisted)
-        self.supervised: set[str] = set()  # closed normally when their process dies
+        # Both change only as handles register and close; a durable channel's journal
+        # carries them with those handle changes (see Journal.handles and .closed).
+        self.lost_reasons: dict[str, str] = {}  # aborted sender -> why
+        self.supervised: set[str] = set()  # open handles closed normally when their process dies
         self.total_sent = 0
         self.total_received = 0
         self.total_acked = 0

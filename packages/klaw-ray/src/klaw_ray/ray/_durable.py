@@ -10,9 +10,10 @@ answered.
 
 A restarted actor (or a new one, after the whole Ray instance restarted, on the same
 ``channels.storage_dir``) rebuilds the core from the database: queued values in order,
-leases with their receivers and deadlines, open handles and the processes holding them,
-each writer's last applied put and its credit, the counters, and what an operator set
-(a resized capacity, a pause, a close). Handles re-attach on their
+leases with their receivers and deadlines, open handles and the processes holding them
+(and which of them are supervised), closed handles (and the reason each aborted sender
+gave), each writer's last applied put and its credit, the counters, and what an operator
+set (a resized capacity, a pause, a close). Handles re-attach on their
 next call; the processes of handles that do not re-attach within :data:`RESTART_GRACE`
 seconds are taken for dead, so their leases return and their senders count as lost.
 """
@@ -133,15 +134,7 @@ class DurableChannel:
         positions = [stored.pos for stored in snapshot.entries]
         core.head_pos = min(positions, default=0)
         core.tail_pos = max(positions, default=-1) + 1
-        processes: set[str] = set()
-        for handle in snapshot.handles:
-            if handle.state == "open":
-                core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
-                processes.add(handle.process)
-            else:
-                core.remember_closed(handle.handle_id, handle.state)
-                if handle.state == "lost" and handle.kind == "sender":
-                    core.lost_senders.append(handle.handle_id)
+        processes = _restore_handles(core, snapshot.handles)
         orphaned: dict[str, list[int]] = {}
         for lease in core.leases.values():
             if lease.receiver not in core.handles:  # leased to a handle that is gone
@@ -181,12 +174,14 @@ class DurableChannel:
                 )
             )
         handles = [
-            StoredHandle(handle_id, handle.kind, "open", handle.process)
+            StoredHandle(
+                handle_id, handle.kind, "open", handle.process, handle_id in core.supervised
+            )
             for handle_id in journal.handles
             if (handle := core.handles.get(handle_id)) is not None
         ]
         handles.extend(
-            StoredHandle(handle_id, kind, state)
+            StoredHandle(handle_id, kind, state, reason=core.lost_reasons.get(handle_id, ""))
             for handle_id, (kind, state) in journal.closed.items()
         )
         writers = [
@@ -217,6 +212,28 @@ class DurableChannel:
     def close(self) -> None:
         """Close the database (idempotent)."""
         self.store.close()
+
+
+def _restore_handles(core: ChannelCore, handles: list[StoredHandle]) -> set[str]:
+    """Put stored handles back into ``core``; return the processes holding the open ones.
+
+    An open handle keeps whether it is supervised (its process's death closes it
+    normally), and a lost sender the reason it was aborted for (what receivers are told).
+    """
+    processes: set[str] = set()
+    for handle in handles:
+        if handle.state == "open":
+            core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
+            processes.add(handle.process)
+            if handle.supervised:
+                core.supervised.add(handle.handle_id)
+            continue
+        core.remember_closed(handle.handle_id, handle.state)
+        if handle.state == "lost" and handle.kind == "sender":
+            core.lost_senders.append(handle.handle_id)
+            if handle.reason:
+                core.lost_reasons[handle.handle_id] = handle.reason
+    return processes
 
 
 def _settings(core: ChannelCore, created_capacity: int | None) -> StoredSettings:

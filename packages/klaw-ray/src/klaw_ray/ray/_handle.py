@@ -93,6 +93,7 @@ class RayHandle(ClosingHandle):
         "_metadata",
         "_options",
         "_ready",
+        "_supervised",
         "_value_type",
     )
 
@@ -108,6 +109,7 @@ class RayHandle(ClosingHandle):
         self._metadata = metadata
         self._handle_id = handle_id
         self._ready = ready
+        self._supervised = False  # a registration made again is made as the first was
         self._options = dict(options or {})
         self._closed = False
         self._broken: BaseException | None = None
@@ -225,7 +227,8 @@ class RayHandle(ClosingHandle):
 
         Called before a clone's first send and before any close, so that the channel
         counts the handle open before anything could end the stream without it. A
-        registration lost to an actor restart is made again (retried like any call).
+        registration lost to an actor restart is made again (retried like any call), a
+        supervised one as supervised.
         """
         if self._ready is not None:
             ready, self._ready = self._ready, None
@@ -233,7 +236,14 @@ class RayHandle(ClosingHandle):
                 await ready
             except RayActorError:
                 kind = "sender" if self._is_sender else "receiver"
-                await self._call("register", kind, self._handle_id, process_id(), self._incarnation)
+                await self._call(
+                    "register",
+                    kind,
+                    self._handle_id,
+                    process_id(),
+                    self._incarnation,
+                    self._supervised,
+                )
             except RayError as exc:
                 raise self._backend_error(exc) from exc
 
@@ -254,6 +264,7 @@ class RayHandle(ClosingHandle):
             kind, handle_id, process_id(), self._incarnation, supervised
         )
         clone = type(self)(self._actor, self._metadata, handle_id, ready, self._options)
+        clone._supervised = supervised
         self._clones.append(clone)
         return clone
 

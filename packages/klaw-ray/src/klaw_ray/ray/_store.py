@@ -11,13 +11,15 @@ The file is in WAL mode with ``synchronous=NORMAL``: a committed transaction sur
 death of the process (and of Ray), but not necessarily an operating-system crash or a
 power cut, which may take the last transactions (never part of one) with them.
 
-Schema (version 2): one-row tables ``klaw_schema`` (the version), ``channel``
+Schema (version 3): one-row tables ``klaw_schema`` (the version), ``channel``
 (:class:`StoredMeta` and the incarnation), ``counters`` and ``settings`` (what an
 operator changed: :class:`StoredSettings`); ``entries`` keyed by an
 ``INTEGER PRIMARY KEY`` id; ``handles`` and ``writers`` keyed by their text ids
 (``WITHOUT ROWID``). Every table is ``STRICT``: a value of the wrong type is refused, not
-stored. A version-1 file (no ``settings`` table) is upgraded in place when opened, in one
-transaction; an older klaw then refuses it as written by a newer one.
+stored. An older file is upgraded in place when opened, in one transaction: version 1
+gains the ``settings`` table, version 2 the ``supervised`` and ``reason`` columns of
+``handles`` (its handles: not supervised, no reason). An older klaw then refuses the file
+as written by a newer one.
 
 The file's header carries SQLite's ``application_id`` :data:`APPLICATION_ID`, so a klaw
 channel database is told apart from any other SQLite file before a table is read.
@@ -54,7 +56,7 @@ __all__ = [
     "StoredWriter",
 ]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The schema version this module writes, and the newest it reads."""
 
 APPLICATION_ID: Final = 0x6B6C6177
@@ -119,6 +121,11 @@ class StoredHandle(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """``"lost"``: its process died without closing it."""
     process: str = ""
     """Id of the process that last held it."""
+    supervised: bool = False
+    """Whether it is closed normally, not as lost, when its process dies (a stage
+    worker's sink or dead-letter clone, whose stage replaces the worker)."""
+    reason: str = ""
+    """A lost sender's explanation when it was aborted on purpose; ``""`` otherwise."""
 
 
 class StoredWriter(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -245,6 +252,12 @@ _SETTINGS_TABLE: Final = """CREATE TABLE settings (
     shut INTEGER NOT NULL CHECK (shut IN (0, 1))
 ) STRICT"""
 
+_HANDLE_COLUMNS_3: Final = (
+    "supervised INTEGER NOT NULL DEFAULT 0 CHECK (supervised IN (0, 1))",
+    "reason TEXT NOT NULL DEFAULT ''",
+)
+"""The columns version 3 adds to ``handles``; their defaults are what a version-2 row means."""
+
 _SCHEMA: Final = f"""
 CREATE TABLE klaw_schema (version INTEGER NOT NULL) STRICT;
 INSERT INTO klaw_schema (version) VALUES ({SCHEMA_VERSION});
@@ -281,7 +294,9 @@ CREATE TABLE handles (
     handle_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('sender', 'receiver')),
     state TEXT NOT NULL CHECK (state IN ('open', 'closed', 'lost')),
-    process TEXT NOT NULL
+    process TEXT NOT NULL,
+    {_HANDLE_COLUMNS_3[0]},
+    {_HANDLE_COLUMNS_3[1]}
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE writers (
     writer TEXT PRIMARY KEY,
@@ -318,9 +333,11 @@ _UPSERT_ENTRIES: Final = {
 }
 _DELETE_ENTRIES: Final = "DELETE FROM entries WHERE id BETWEEN ? AND ?"
 _UPSERT_HANDLE: Final = (
-    "INSERT INTO handles (handle_id, kind, state, process) VALUES (?, ?, ?, ?)"
+    "INSERT INTO handles (handle_id, kind, state, process, supervised, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (handle_id) DO UPDATE SET kind = excluded.kind,"
-    " state = excluded.state, process = excluded.process"
+    " state = excluded.state, process = excluded.process,"
+    " supervised = excluded.supervised, reason = excluded.reason"
 )
 _UPSERT_WRITER: Final = (
     "INSERT INTO writers (writer, handle_id, last_seq, credit) VALUES (?, ?, ?, ?)"
@@ -341,6 +358,21 @@ _COUNTER_COLUMNS: Final = (
     "next_id, total_sent, total_received, total_acked, redelivered, lost, high_watermark"
 )
 _META_COLUMNS: Final = "name, namespace, capacity, value_type, by_reference, delivery, created_at"
+
+
+def _upgrade_from_1(conn: sqlite3.Connection) -> None:
+    """Version 1 to 2: add the ``settings`` table (no operator change yet)."""
+    conn.execute(_SETTINGS_TABLE)
+
+
+def _upgrade_from_2(conn: sqlite3.Connection) -> None:
+    """Version 2 to 3: add ``handles.supervised`` and ``handles.reason`` (0 and ``""``)."""
+    for column in _HANDLE_COLUMNS_3:
+        conn.execute(f"ALTER TABLE handles ADD COLUMN {column}")
+
+
+_UPGRADES: Final = {1: _upgrade_from_1, 2: _upgrade_from_2}
+"""The step from each older schema version to the next, run in order by ``_upgrade``."""
 
 
 def _id_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
@@ -506,18 +538,25 @@ class ChannelStore:
                 f"written by a newer klaw (schema version {version}; this klaw reads "
                 f"version {SCHEMA_VERSION} and older): upgrade klaw to open it",
             )
-        if version == 1:
-            self._upgrade_from_1(conn)
+        if version in _UPGRADES:
+            self._upgrade(conn)
         elif version != SCHEMA_VERSION:
             raise StoreError(self._path, f"unknown schema version {version!r}")
 
     @staticmethod
-    def _upgrade_from_1(conn: sqlite3.Connection) -> None:
-        """Add version 2's ``settings`` table to a version-1 file, in one transaction."""
+    def _upgrade(conn: sqlite3.Connection) -> None:
+        """Bring an older file up to :data:`SCHEMA_VERSION`, every step in one transaction.
+
+        The version is read again inside the transaction: another process may have just
+        upgraded the file. A failure rolls every step back, leaving the old version.
+        """
         try:
             conn.execute("BEGIN IMMEDIATE")
-            if conn.execute("SELECT version FROM klaw_schema").fetchone()[0] == 1:
-                conn.execute(_SETTINGS_TABLE)  # else another process just upgraded it
+            version = conn.execute("SELECT version FROM klaw_schema").fetchone()[0]
+            if version in _UPGRADES:  # else another process just upgraded it
+                while version in _UPGRADES:
+                    _UPGRADES[version](conn)
+                    version += 1
                 conn.execute(f"UPDATE klaw_schema SET version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -612,14 +651,13 @@ class ChannelStore:
                     ),
                 )
             )
-            handles = list(
-                starmap(
-                    StoredHandle,
-                    conn.execute(
-                        "SELECT handle_id, kind, state, process FROM handles ORDER BY handle_id"
-                    ),
+            handles = [
+                StoredHandle(handle_id, kind, state, process, bool(supervised), reason)
+                for handle_id, kind, state, process, supervised, reason in conn.execute(
+                    "SELECT handle_id, kind, state, process, supervised, reason"
+                    " FROM handles ORDER BY handle_id"
                 )
-            )
+            ]
             writers = list(
                 starmap(
                     StoredWriter,
