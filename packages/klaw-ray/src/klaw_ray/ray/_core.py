@@ -117,15 +117,18 @@ class Journal:
     settings: bool = False
     """Whether an operator changed the capacity, the pause or the shutdown."""
 
-    def changed(self, entry: Entry) -> None:
-        """Record that ``entry`` was added or changed (queued, leased, requeued)."""
-        self.entries[entry.id] = entry
-        self.deleted.discard(entry.id)
+    def changed(self, entries: list[Entry]) -> None:
+        """Record that ``entries`` were added or changed (queued, leased, requeued)."""
+        self.entries.update([(entry.id, entry) for entry in entries])
+        if self.deleted:  # (ids are never reused; this keeps any order of calls right)
+            self.deleted.difference_update([entry.id for entry in entries])
 
-    def removed(self, entry_id: int) -> None:
-        """Record that the entry ``entry_id`` is gone (acknowledged or dropped)."""
-        self.entries.pop(entry_id, None)
-        self.deleted.add(entry_id)
+    def removed(self, entry_ids: list[int]) -> None:
+        """Record that the entries ``entry_ids`` are gone (acknowledged or dropped)."""
+        pop = self.entries.pop
+        for entry_id in entry_ids:
+            pop(entry_id, None)
+        self.deleted.update(entry_ids)
 
     def __bool__(self) -> bool:
         return bool(
@@ -385,8 +388,7 @@ class ChannelCore:
         if lost and not self.at_least_once:
             self.lost += len(mine)
             if self.journal is not None:
-                for entry in mine:
-                    self.journal.removed(entry.id)
+                self.journal.removed([entry.id for entry in mine])
         else:
             self._requeue(mine)
         self._serve_reservers()
@@ -564,8 +566,7 @@ class ChannelCore:
         self.tail_pos += count
         self.queue.extend(entries)
         if self.journal is not None:
-            for entry in entries:
-                self.journal.changed(entry)
+            self.journal.changed(entries)
             self.journal.writers.add(writer.name)
         self.total_sent += count
         self.high_watermark = max(self.high_watermark, len(self.queue) + len(self.leases))
@@ -725,8 +726,8 @@ class ChannelCore:
 
     def ack(self, handle_id: str, ids: list[int]) -> int:
         """Acknowledge delivery ids leased to ``handle_id``; return how many were."""
-        leases, journal = self.leases, self.journal
-        count = 0
+        leases = self.leases
+        acked = []
         for delivery_id in ids:
             lease = leases.pop(delivery_id, None)
             if lease is None:
@@ -734,9 +735,10 @@ class ChannelCore:
             if lease.receiver != handle_id:  # not this receiver's: it stays
                 leases[delivery_id] = lease
                 continue
-            count += 1
-            if journal is not None:
-                journal.removed(delivery_id)
+            acked.append(delivery_id)
+        count = len(acked)
+        if self.journal is not None and acked:
+            self.journal.removed(acked)
         if count:
             self.total_acked += count
             self._serve_reservers()
@@ -777,15 +779,15 @@ class ChannelCore:
         if not count:
             return []
         deadline = time.monotonic() + self.lease_seconds
-        popleft, leases, journal = self.queue.popleft, self.leases, self.journal
+        popleft, leases = self.queue.popleft, self.leases
         taken = [popleft() for _ in range(count)]
         for entry in taken:
             if entry.deliveries:
                 self.redelivered += 1
             entry.deliveries += 1
             leases[entry.id] = Lease(entry, handle_id, deadline)
-            if journal is not None:
-                journal.changed(entry)
+        if self.journal is not None:
+            self.journal.changed(taken)
         self.total_received += count
         handle = self.handles.get(handle_id)
         if handle is not None:
@@ -901,8 +903,7 @@ class ChannelCore:
         self.head_pos -= len(entries)
         self.queue.extendleft(reversed(entries))
         if self.journal is not None:
-            for entry in entries:
-                self.journal.changed(entry)
+            self.journal.changed(entries)
 
     def _serve_getters(self) -> None:
         """Hand queued values to waiting gets, longest-waiting first."""
