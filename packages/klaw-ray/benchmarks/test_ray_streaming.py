@@ -97,13 +97,18 @@ def _queue_consume(queue: Queue, count: int) -> float:
 
 
 def _klaw_streaming(
-    runner: asyncio.Runner, config: KlawConfig, producers: int, consumers: int, total: int
+    runner: asyncio.Runner,
+    config: KlawConfig,
+    producers: int,
+    consumers: int,
+    total: int,
+    capacity: int = CAPACITY,
 ) -> tuple[float, list[int], str]:
     """Values/s of ``producers`` x ``consumers`` tasks, each consumer's count, and how
     the channel's actor calls carried them (:func:`_calls_per_value`)."""
 
     async def run() -> tuple[float, list[int], str]:
-        tx, rx = await channel(CAPACITY, backend="ray", value_type=Order, config=config)
+        tx, rx = await channel(capacity, backend="ray", value_type=Order, config=config)
         share = total // producers
         receiving = [_klaw_consume.remote(rx.clone()) for _ in range(consumers)]
         sending = [_klaw_produce.remote(tx.clone(), p * share, share) for p in range(producers)]
@@ -168,6 +173,13 @@ def test_per_value_four_producer_tasks_by_four_consumer_tasks(
     report(
         f"streaming 4x4 per value: klaw {rate:,.0f} values/s, every value once; consumer "
         f"shares {shares} (target >= 50,000/s); {calls}"
+    )
+    # What the capacity buys: eight handles share it, and it bounds what each call carries.
+    rate, counts, calls = _klaw_streaming(runner, ray_config, 4, 4, PER_VALUE, capacity=4096)
+    shares = ", ".join(f"{count / sum(counts):.0%}" for count in counts)
+    report(
+        f"streaming 4x4 per value, capacity 4,096: klaw {rate:,.0f} values/s; consumer "
+        f"shares {shares}; {calls}"
     )
 
 

@@ -323,6 +323,30 @@ def _ray_opener(config: KlawConfig) -> Opener:
 # --- cancellation -----------------------------------------------------------------------
 
 
+def test_a_stage_left_running_when_its_event_loop_shuts_down_ends_cancelled_quietly() -> None:
+    # asyncio.run cancels every task left when its main coroutine ends (as after a
+    # SystemExit from a signal handler): the stage's task must end cancelled, not with
+    # an exception the loop reports as unhandled.
+    reported: list[dict[str, Any]] = []
+    left: list[Stage] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        src: tuple[LocalSender[int], LocalReceiver[int]] = local_channel(64)
+        out: tuple[LocalSender[int], LocalReceiver[int]] = local_channel(64)
+        (src_tx, src_rx), (out_tx, out_rx) = src, out
+        running = stage(fns.double, src_rx, out_tx, workers=2)
+        left.append(running)
+        await src_tx.send(21)
+        assert await out_rx.recv() == 42  # moving; then main returns, the stage running
+
+    asyncio.run(main())
+    (running,) = left
+    assert running.state == "cancelled"
+    assert reported == []
+
+
 async def test_cancel_stops_the_workers_and_fails_the_sinks_stream(
     open_channel: Opener, request: pytest.FixtureRequest
 ) -> None:

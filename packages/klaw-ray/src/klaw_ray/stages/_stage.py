@@ -211,7 +211,13 @@ class Stage:
             StageCancelledError: The stage was cancelled.
         """
         assert self._task is not None
-        return await asyncio.shield(self._task)
+        try:
+            return await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._task.cancelled() and not (current is not None and current.cancelling()):
+                raise StageCancelledError(self._name) from None
+            raise  # the caller itself is cancelled
 
     async def cancel(self) -> None:
         """Stop the stage: its workers stop, its sink is aborted. Idempotent.
@@ -264,8 +270,11 @@ class Stage:
                 for future in done:
                     await self._settle(runner, waiting[future], future)
         except asyncio.CancelledError:
+            # The task ends cancelled, as a cancelled task should: an event loop shutting
+            # down (asyncio.run after SystemExit) then reports nothing, and wait() tells
+            # its callers StageCancelledError.
             await self._stop(f"stage {self._name!r} was cancelled", "cancelled")
-            raise StageCancelledError(self._name) from None
+            raise
         except (ValueFailedError, WorkerDiedError, ChannelError) as exc:
             reason = f"stage {self._name!r} failed: {exc}"
             await self._stop(reason, "failed")
