@@ -104,3 +104,32 @@ def test_only_an_aborted_sender_keeps_a_reason(tmp_path: Path) -> None:
         assert sorted(restored.lost_senders) == ["first", "second"]
     finally:
         durable.close()
+
+
+def test_lost_senders_keep_the_order_they_were_lost_in(tmp_path: Path) -> None:
+    # Receivers are told of the first sender lost; ids sort the other way round.
+    durable = DurableChannel(str(tmp_path), META.namespace, META.name)
+    durable.open(META)
+    core = _core()
+    for sender in ("a-later", "z-first", "m-second"):
+        core.register("sender", sender, f"process-{sender}")
+    core.register("receiver", "rx", "p")
+    durable.commit(core)
+    core.close_handle("z-first", lost=True, reason="the stage was cancelled")
+    durable.commit(core)
+    core.process_died("process-m-second")
+    core.process_died("process-a-later")
+    durable.commit(core)
+    before = core.end_status()
+    assert before == ("sender_lost", "the stage was cancelled", "z-first")
+    durable, restored = _restart(tmp_path, durable)
+    try:
+        assert restored.lost_senders == ["z-first", "m-second", "a-later"]
+        assert restored.end_status() == before
+        restored.register("sender", "b-fourth", "p")
+        restored.close_handle("b-fourth", lost=True)  # numbered after the restored ones
+        durable.commit(restored)
+        durable, again = _restart(tmp_path, durable)
+        assert again.lost_senders == ["z-first", "m-second", "a-later", "b-fourth"]
+    finally:
+        durable.close()

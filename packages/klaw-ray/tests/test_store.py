@@ -130,7 +130,9 @@ def test_supervised_handles_and_abort_reasons_survive_a_reopen(store: ChannelSto
     worker_sink = StoredHandle("s2", "sender", "open", "worker-1", supervised=True)
     store.commit(Changes(handles=[StoredHandle("s1", "sender", "open", "driver"), worker_sink]))
     # One commit closes the aborted sender with its reason, as the actor writes an abort.
-    aborted = StoredHandle("s1", "sender", "lost", reason="value 7 failed: ZeroDivisionError")
+    aborted = StoredHandle(
+        "s1", "sender", "lost", reason="value 7 failed: ZeroDivisionError", lost_order=1
+    )
     store.commit(Changes(handles=[aborted]))
     store = _reopen(store)
     try:
@@ -340,6 +342,10 @@ _BAD_CHANGES: dict[str, Changes] = {
     ),
     "abort reason": Changes(
         handles=[StoredHandle("h", "sender", "lost", reason=b"why")],  # type: ignore[arg-type]
+    ),
+    "lost order": Changes(
+        entries=_entries(range(100, 400)),
+        handles=[StoredHandle("h", "sender", "lost", lost_order=-1)],
     ),
     "writer seq": Changes(
         deleted=[0, 1, 2],
@@ -795,6 +801,7 @@ _stored_handles = st.builds(
     _text,
     st.booleans(),
     _text,
+    st.integers(min_value=0, max_value=2**63 - 1),
 )
 _writer_ids = st.sampled_from(["w1", "w2", "w3"])
 _stored_writers = st.builds(StoredWriter, _writer_ids, _text, _int64, _int64)

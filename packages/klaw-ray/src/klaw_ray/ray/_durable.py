@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -180,8 +181,15 @@ class DurableChannel:
             for handle_id in journal.handles
             if (handle := core.handles.get(handle_id)) is not None
         ]
+        lost_order = _lost_order(core, journal.closed.values())
         handles.extend(
-            StoredHandle(handle_id, kind, state, reason=core.lost_reasons.get(handle_id, ""))
+            StoredHandle(
+                handle_id,
+                kind,
+                state,
+                reason=core.lost_reasons.get(handle_id, ""),
+                lost_order=lost_order.get(handle_id, 0),
+            )
             for handle_id, (kind, state) in journal.closed.items()
         )
         writers = [
@@ -221,6 +229,7 @@ def _restore_handles(core: ChannelCore, handles: list[StoredHandle]) -> set[str]
     normally), and a lost sender the reason it was aborted for (what receivers are told).
     """
     processes: set[str] = set()
+    lost: list[StoredHandle] = []
     for handle in handles:
         if handle.state == "open":
             core.handles[handle.handle_id] = _Handle(handle.kind, handle.process)
@@ -230,10 +239,20 @@ def _restore_handles(core: ChannelCore, handles: list[StoredHandle]) -> set[str]
             continue
         core.remember_closed(handle.handle_id, handle.state)
         if handle.state == "lost" and handle.kind == "sender":
-            core.lost_senders.append(handle.handle_id)
+            lost.append(handle)
             if handle.reason:
                 core.lost_reasons[handle.handle_id] = handle.reason
+    # In the order they were lost (a file from before lost_order: 0, by id, first).
+    lost.sort(key=lambda handle: (handle.lost_order, handle.handle_id))
+    core.lost_senders.extend(handle.handle_id for handle in lost)
     return processes
+
+
+def _lost_order(core: ChannelCore, closed: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Each lost sender's place (1, 2, ...) among ``core``'s, when ``closed`` has one."""
+    if not any(kind == "sender" and state == "lost" for kind, state in closed):
+        return {}  # (the common case: nothing to number)
+    return {handle_id: place for place, handle_id in enumerate(core.lost_senders, 1)}
 
 
 def _settings(core: ChannelCore, created_capacity: int | None) -> StoredSettings:

@@ -17,9 +17,9 @@ operator changed: :class:`StoredSettings`); ``entries`` keyed by an
 ``INTEGER PRIMARY KEY`` id; ``handles`` and ``writers`` keyed by their text ids
 (``WITHOUT ROWID``). Every table is ``STRICT``: a value of the wrong type is refused, not
 stored. An older file is upgraded in place when opened, in one transaction: version 1
-gains the ``settings`` table, version 2 the ``supervised`` and ``reason`` columns of
-``handles`` (its handles: not supervised, no reason). An older klaw then refuses the file
-as written by a newer one.
+gains the ``settings`` table, version 2 the ``supervised``, ``reason`` and ``lost_order``
+columns of ``handles`` (its handles: not supervised, no reason, lost in no known order).
+An older klaw then refuses the file as written by a newer one.
 
 The file's header carries SQLite's ``application_id`` :data:`APPLICATION_ID`, so a klaw
 channel database is told apart from any other SQLite file before a table is read.
@@ -126,6 +126,9 @@ class StoredHandle(msgspec.Struct, frozen=True, gc=False, array_like=True):
     worker's sink or dead-letter clone, whose stage replaces the worker)."""
     reason: str = ""
     """A lost sender's explanation when it was aborted on purpose; ``""`` otherwise."""
+    lost_order: int = 0
+    """A lost sender's place in the order the channel's senders were lost (1 for the
+    first, which is the one receivers are told of); 0 for every other handle."""
 
 
 class StoredWriter(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -255,6 +258,7 @@ _SETTINGS_TABLE: Final = """CREATE TABLE settings (
 _HANDLE_COLUMNS_3: Final = (
     "supervised INTEGER NOT NULL DEFAULT 0 CHECK (supervised IN (0, 1))",
     "reason TEXT NOT NULL DEFAULT ''",
+    "lost_order INTEGER NOT NULL DEFAULT 0 CHECK (lost_order >= 0)",
 )
 """The columns version 3 adds to ``handles``; their defaults are what a version-2 row means."""
 
@@ -296,7 +300,8 @@ CREATE TABLE handles (
     state TEXT NOT NULL CHECK (state IN ('open', 'closed', 'lost')),
     process TEXT NOT NULL,
     {_HANDLE_COLUMNS_3[0]},
-    {_HANDLE_COLUMNS_3[1]}
+    {_HANDLE_COLUMNS_3[1]},
+    {_HANDLE_COLUMNS_3[2]}
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE writers (
     writer TEXT PRIMARY KEY,
@@ -333,11 +338,12 @@ _UPSERT_ENTRIES: Final = {
 }
 _DELETE_ENTRIES: Final = "DELETE FROM entries WHERE id BETWEEN ? AND ?"
 _UPSERT_HANDLE: Final = (
-    "INSERT INTO handles (handle_id, kind, state, process, supervised, reason)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO handles (handle_id, kind, state, process, supervised, reason, lost_order)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (handle_id) DO UPDATE SET kind = excluded.kind,"
     " state = excluded.state, process = excluded.process,"
-    " supervised = excluded.supervised, reason = excluded.reason"
+    " supervised = excluded.supervised, reason = excluded.reason,"
+    " lost_order = excluded.lost_order"
 )
 _UPSERT_WRITER: Final = (
     "INSERT INTO writers (writer, handle_id, last_seq, credit) VALUES (?, ?, ?, ?)"
@@ -366,7 +372,7 @@ def _upgrade_from_1(conn: sqlite3.Connection) -> None:
 
 
 def _upgrade_from_2(conn: sqlite3.Connection) -> None:
-    """Version 2 to 3: add ``handles.supervised`` and ``handles.reason`` (0 and ``""``)."""
+    """Version 2 to 3: add ``handles.supervised``, ``reason``, ``lost_order`` (0, ``""``, 0)."""
     for column in _HANDLE_COLUMNS_3:
         conn.execute(f"ALTER TABLE handles ADD COLUMN {column}")
 
@@ -652,9 +658,9 @@ class ChannelStore:
                 )
             )
             handles = [
-                StoredHandle(handle_id, kind, state, process, bool(supervised), reason)
-                for handle_id, kind, state, process, supervised, reason in conn.execute(
-                    "SELECT handle_id, kind, state, process, supervised, reason"
+                StoredHandle(handle_id, kind, state, process, bool(supervised), reason, order)
+                for handle_id, kind, state, process, supervised, reason, order in conn.execute(
+                    "SELECT handle_id, kind, state, process, supervised, reason, lost_order"
                     " FROM handles ORDER BY handle_id"
                 )
             ]
