@@ -141,6 +141,66 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
     assert "interrupted" in stderr
 
 
+def _started(process: subprocess.Popen[str], line: str) -> list[str]:
+    """Standard-error lines of ``process`` up to the first that starts with ``line``."""
+    assert process.stderr is not None
+    seen: list[str] = []
+    while not seen or not seen[-1].startswith(line):
+        status = process.stderr.readline()
+        assert status, f"ended before {line!r}: {seen}"
+        seen.append(status.rstrip("\n"))
+    return seen
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_demo_as_ctrl_c_does_with_status_143() -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
+    process = subprocess.Popen(
+        [*KLAW, "demo", "--backend", "local", "--messages", "50000000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    _started(process, "moving 50,000,000 orders")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == "klaw: terminated"
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_sigterm_shuts_down_the_demos_embedded_ray_first() -> None:
+    # Ray puts in SIGTERM handlers of its own when the demo starts it (one prints a stack
+    # and may abort the process): klaw's must be back in place after that.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
+    environment["KLAW_TELEMETRY_METRICS_PORT"] = str(_free_port())
+    process = subprocess.Popen(
+        [*KLAW, "demo", "--messages", "3000000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        _started(process, "moving 3,000,000 orders")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 143, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert "SIGTERM received" not in stderr  # Ray's handler never ran
+    lines = stderr.splitlines()
+    assert lines[-3:-1] == ["shutting Ray down ...", lines[-2]]
+    assert lines[-2].startswith("Ray shut down in ")
+    assert lines[-1] == "klaw: terminated"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -156,8 +156,17 @@ async def test_the_table_piped_is_plain_text(
 
 
 @pytest.mark.usefixtures("interruptible")
+@pytest.mark.parametrize(
+    ("stop", "status", "said"),
+    [(signal.SIGINT, 130, "klaw: interrupted"), (signal.SIGTERM, 143, "klaw: terminated")],
+)
 async def test_watch_prints_a_table_per_period_until_interrupted(
-    ray_cluster: str, ray_config: KlawConfig, names: list[str]
+    ray_cluster: str,
+    ray_config: KlawConfig,
+    names: list[str],
+    stop: signal.Signals,
+    status: int,
+    said: str,
 ) -> None:
     name = _new(names, "watched")
     await channel(8, backend="ray", value_type=int, name=name, config=ray_config)
@@ -177,9 +186,10 @@ async def test_watch_prints_a_table_per_period_until_interrupted(
     )
     assert process.stdout is not None
     documents = [json.loads(await asyncio.wait_for(process.stdout.readline(), 60)) for _ in "ab"]
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)  # SIGTERM: klaw's handler, not the one Ray put in
     _, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 130, err
+    assert process.returncode == status, err
+    assert err.decode().splitlines()[-1] == said
     for document in documents:
         assert name in {row["name"] for row in document["channels"]}
 

@@ -35,6 +35,7 @@ from rich.table import Table
 from klaw_config import KlawConfig, load_config
 from klaw_ray.cli._progress import Reporter
 from klaw_ray.cli._records import Order
+from klaw_ray.cli._signals import run
 from klaw_ray.local import LocalReceiver, LocalSender, local_channel
 from klaw_wire import DataMessage, WireHeader, get_codec_pool
 
@@ -442,7 +443,7 @@ def _run_ray_comparisons(
 
     config = load_config()
     with ray_session(reporter, config):
-        asyncio.run(_ray(quick, config, record))
+        run(_ray(quick, config, record))
 
 
 def _ratio(ratio: float) -> str:

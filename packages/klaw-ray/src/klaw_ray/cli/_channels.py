@@ -30,6 +30,7 @@ from rich.live import Live
 from rich.table import Table
 
 from klaw_config import KlawConfig, load_config
+from klaw_ray.cli._signals import run
 from klaw_ray.stats import ChannelStats
 from klaw_types import Namespace
 
@@ -478,14 +479,14 @@ def run_channels(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ValueError(f"invalid namespace {namespace!r}: {exc}") from exc
     address = connect(args.address or config.ray.address, namespace)
     if args.action is not None:
-        print(asyncio.run(_act(args, namespace, config)), file=out)
+        print(run(_act(args, namespace, config)), file=out)
         return 0
     console = Console(file=out, highlight=False, soft_wrap=False)
     if not console.is_terminal:  # no control codes, and no wrapping at 80 columns
         console = Console(file=out, highlight=False, width=_PLAIN_WIDTH, no_color=True)
     view = _View(namespace, address, config, args.json, console, out)
     if args.watch is None:
-        asyncio.run(_show_once(view))
+        run(_show_once(view))
     else:
-        asyncio.run(_watch(view, args.watch))
+        run(_watch(view, args.watch))
     return 0

@@ -1,9 +1,10 @@
 """The ``klaw`` command line: ``demo``, ``bench``, ``channels``, ``config`` and ``wire``.
 
 Every subcommand has ``--help``. Errors are one line on standard error and a non-zero
-exit status (1 for a failure, 2 for a usage error, 130 when interrupted), never a
-traceback. ``klaw config ...`` is klaw-config's command line and ``klaw wire ...``
-klaw-wire's, under the ``klaw`` name.
+exit status (1 for a failure, 2 for a usage error, 130 when interrupted, 143 when
+ended by SIGTERM, which stops a command as Ctrl-C does), never a traceback.
+``klaw config ...`` is klaw-config's command line and ``klaw wire ...`` klaw-wire's,
+under the ``klaw`` name.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
+
+from klaw_ray.cli._signals import run, terminated
 
 __all__ = ["main"]
 
@@ -116,7 +119,7 @@ def _demo(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     reporter = Reporter()
-    report = asyncio.run(run_demo(options, config, reporter))
+    report = run(run_demo(options, config, reporter))
     reporter.table(report.table())
     return 0 if report.exactly_once else 1
 
@@ -158,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 on success, 1 on failure, 2 on a usage error, 130 when
-        interrupted.
+        interrupted, 143 when ended by SIGTERM.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
@@ -174,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("klaw: interrupted", file=sys.stderr)
         return 130
+    except asyncio.CancelledError:
+        if not terminated():
+            raise
+        print("klaw: terminated", file=sys.stderr)
+        return 143
     except Exception as exc:  # the one place every failure becomes one line
         print(f"klaw: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1

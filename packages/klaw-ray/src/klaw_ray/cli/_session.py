@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from klaw_config import KlawConfig
 from klaw_ray.cli._progress import Reporter
+from klaw_ray.cli._signals import rearm
 
 __all__ = ["ray_session"]
 
@@ -20,7 +21,7 @@ def ray_session(
     With ``ray.address`` unset an embedded instance is started on 127.0.0.1 only,
     otherwise the cluster at that address is joined; either is announced on ``reporter``
     and timed ("Ray ready in X s"), and shut down when the block ends, however it ends
-    (an exception or Ctrl-C included), also timed. A Ray that was running before is
+    (an exception, Ctrl-C or SIGTERM included), also timed. A Ray that was running before is
     left alone and nothing is printed for it.
 
     Args:
@@ -42,6 +43,7 @@ def ray_session(
     doing = "starting Ray on 127.0.0.1 ..." if address is None else f"joining Ray at {address} ..."
     with reporter.step(doing, "Ray ready") as step:
         ensure_ray(config)
+    rearm()  # Ray installed SIGTERM handlers of its own: SIGTERM ends the command again
     if phases is not None:
         phases.append(("Ray start", step.seconds))
     try:
