@@ -66,23 +66,24 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)``, with SIGTERM cancelling ``main`` as Ctrl-C does.
 
     The handler there before is put back when this returns. Off the main thread (where
-    signals cannot be handled) this is plain ``asyncio.run``.
+    signals cannot be handled), or with SIGTERM ignored (as whoever started the process
+    chose), this is plain ``asyncio.run``.
 
     Raises:
         asyncio.CancelledError: SIGTERM cancelled ``main`` (:func:`terminated` is then
             true), or ``main`` was cancelled otherwise.
         KeyboardInterrupt: Ctrl-C.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return asyncio.run(main)
+    _ARMED.terminated = False
+    previous = signal.getsignal(signal.SIGTERM)  # None: set outside Python (then default)
+    if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:
+        return asyncio.run(main)  # (SIGTERM ignored by whoever started us: it stays so)
 
     async def guarded() -> T:
         _ARMED.task = asyncio.current_task()
         rearm()
         return await main
 
-    previous = signal.getsignal(signal.SIGTERM)  # None: set outside Python (then default)
-    _ARMED.terminated = False
     try:
         return asyncio.run(guarded())
     finally:
