@@ -98,3 +98,21 @@ def test_off_the_main_thread_it_is_plain_asyncio_run() -> None:
     thread.start()
     thread.join(timeout=30)
     assert results == ["plain"]
+
+
+@pytest.mark.usefixtures("sigterm_restored")
+def test_a_run_inside_a_run_is_refused_and_sigterm_still_ends_the_outer_one() -> None:
+    async def inner() -> int:
+        return 1
+
+    async def main() -> None:
+        coroutine = inner()
+        with pytest.raises(RuntimeError, match="running event loop"):
+            run(coroutine)
+        coroutine.close()  # never started
+        os.kill(os.getpid(), signal.SIGTERM)  # the outer run's handler is still there
+        await asyncio.sleep(60)  # cancelled long before
+
+    with pytest.raises(asyncio.CancelledError):
+        run(main())
+    assert terminated()
