@@ -347,6 +347,25 @@ def test_a_stage_left_running_when_its_event_loop_shuts_down_ends_cancelled_quie
     assert reported == []
 
 
+async def test_cancel_runs_to_its_end_when_its_caller_is_cancelled_then_raises() -> None:
+    src: tuple[LocalSender[int], LocalReceiver[int]] = local_channel(64)
+    out: tuple[LocalSender[int], LocalReceiver[int]] = local_channel(64)
+    (src_tx, src_rx), (out_tx, out_rx) = src, out
+    running = stage(fns.double, src_rx, out_tx, workers=2)
+    await src_tx.send(21)
+    assert await out_rx.recv() == 42  # moving
+    cancelling = asyncio.ensure_future(running.cancel())
+    await asyncio.sleep(0)  # (a turn of the loop: cancel() has asked the stage to stop)
+    assert not cancelling.done()
+    cancelling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelling  # the caller's own cancellation, raised, not swallowed ...
+    assert running.state == "cancelled"  # ... once the stop had run to its end
+    with pytest.raises(StageCancelledError):
+        await running.wait()
+    await src_tx.close()
+
+
 async def test_cancel_stops_the_workers_and_fails_the_sinks_stream(
     open_channel: Opener, request: pytest.FixtureRequest
 ) -> None:

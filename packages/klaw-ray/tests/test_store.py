@@ -718,6 +718,41 @@ def test_a_failed_upgrade_leaves_the_file_at_its_old_version(path: Path) -> None
     assert columns == ["handle_id", "kind", "state", "process", "reason"]
 
 
+def test_a_corrupted_old_file_is_refused_before_it_is_upgraded(path: Path) -> None:
+    _old_file(
+        path,
+        _SCHEMA_2 + "WITH RECURSIVE n(i) AS (SELECT 3 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+        " INSERT INTO entries SELECT i, i, randomblob(100), 0, '', 0.0 FROM n;",
+    )
+    page_size = int.from_bytes(path.read_bytes()[16:18], "big")
+    pages = path.stat().st_size // page_size
+    with path.open("r+b") as f:  # a page of the entries, in the middle of the file
+        f.seek((pages // 2) * page_size)
+        f.write(b"\xa5" * page_size)
+    _refused(path, "malformed|corrupted")
+    assert _version(path) == 2  # refused as it was: no upgrade was written to it
+    conn = sqlite3.connect(path)
+    try:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(handles)")]
+    finally:
+        conn.close()
+    assert columns == ["handle_id", "kind", "state", "process"]
+
+
+def test_an_upgrade_finding_a_newer_version_writes_nothing_and_reports_it(path: Path) -> None:
+    # What _upgrade meets when another process upgraded the file further meanwhile.
+    newer = _store.SCHEMA_VERSION + 1
+    _old_file(path, _SCHEMA_2.replace("VALUES (2)", f"VALUES ({newer})", 1))
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert ChannelStore._upgrade(conn) == newer
+        assert not conn.in_transaction
+    finally:
+        conn.close()
+    assert _version(path) == newer
+    _refused(path, f"newer klaw.*schema version {newer}")
+
+
 @pytest.mark.parametrize("version", [0, -1, "'3'"])
 def test_an_unknown_schema_version_is_refused(store: ChannelStore, version: object) -> None:
     store.close()

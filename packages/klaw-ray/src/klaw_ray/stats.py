@@ -109,10 +109,13 @@ class ChannelStats(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
         errors: Refusals the channel actor answered since its process started, by wire
             error code (``"channel.full"``, ``"channel.peer_closed"``, ...; Ray only).
             See the metrics guide for the codes and what is not counted.
-        calls: Calls the channel actor answered since its process started, by method
-            (``"put"``, ``"get"``, ``"reserve"``, ``"ack"``, ``"close_sender"``, ...; Ray
-            only). Beside ``total_sent`` and ``total_received`` they show how well the
-            handles batch: values per put is ``total_sent / calls["put"]``.
+        calls: Calls the channel actor received since its process started, by method
+            (``"put"``, ``"put_refs"`` on reference channels, ``"get"``, ``"reserve"``,
+            ``"ack"``, ``"close_sender"``, ...; refusals included; ``stats`` and the
+            registration and liveness calls are not counted; Ray only). They start again
+            from 0 when the actor restarts, a durable one too, while ``total_sent``
+            carries on: values per put is ``total_sent / calls["put"]`` over an actor's
+            lifetime, or the ratio of their rates.
         latency: Send-to-receive latencies of traced values since the actor process
             started (Ray only; ``None`` on the local backend).
         extras: Backend-specific figures, e.g. the actor's name and namespace.

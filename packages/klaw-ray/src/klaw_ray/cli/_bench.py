@@ -271,7 +271,7 @@ def _local(quick: bool) -> Iterator[Comparison]:
         best = float("inf")
         for _ in range(3):
             started = time.perf_counter()
-            asyncio.run(work(count))
+            run(work(count))
             best = min(best, time.perf_counter() - started)
         return best
 

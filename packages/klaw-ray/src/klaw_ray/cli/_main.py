@@ -2,7 +2,7 @@
 
 Every subcommand has ``--help``. Errors are one line on standard error and a non-zero
 exit status (1 for a failure, 2 for a usage error, 130 when interrupted, 143 when
-ended by SIGTERM, which stops a command as Ctrl-C does), never a traceback.
+SIGTERM stopped a command that runs channels, as Ctrl-C does), never a traceback.
 ``klaw config ...`` is klaw-config's command line and ``klaw wire ...`` klaw-wire's,
 under the ``klaw`` name.
 """

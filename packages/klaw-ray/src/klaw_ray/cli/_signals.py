@@ -43,12 +43,14 @@ def terminated() -> bool:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    task = _ARMED.task
-    if _ARMED.terminated or task is None or task.done():
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the second one: at once
+    if _ARMED.terminated:  # the second one: at once
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
         return
     _ARMED.terminated = True
+    task = _ARMED.task
+    if task is None or task.done():
+        return  # the command is ending anyway: let it finish its clean-up
     task.cancel()  # as asyncio's own Ctrl-C handler does, from the signal handler
     task.get_loop().call_soon_threadsafe(lambda: None)  # wake the loop to run it
 
@@ -66,23 +68,26 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)``, with SIGTERM cancelling ``main`` as Ctrl-C does.
 
     The handler there before is put back when this returns. Off the main thread (where
-    signals cannot be handled) this is plain ``asyncio.run``.
+    signals cannot be handled), or with SIGTERM ignored (as whoever started the process
+    chose), this is plain ``asyncio.run``.
 
     Raises:
         asyncio.CancelledError: SIGTERM cancelled ``main`` (:func:`terminated` is then
             true), or ``main`` was cancelled otherwise.
         KeyboardInterrupt: Ctrl-C.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if _ARMED.task is not None:  # inside a run() already: asyncio.run refuses, as it should
         return asyncio.run(main)
+    _ARMED.terminated = False
+    previous = signal.getsignal(signal.SIGTERM)  # None: set outside Python (then default)
+    if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:
+        return asyncio.run(main)  # (SIGTERM ignored by whoever started us: it stays so)
 
     async def guarded() -> T:
         _ARMED.task = asyncio.current_task()
         rearm()
         return await main
 
-    previous = signal.getsignal(signal.SIGTERM)  # None: set outside Python (then default)
-    _ARMED.terminated = False
     try:
         return asyncio.run(guarded())
     finally:

@@ -112,7 +112,7 @@ def metric_families(channels: list[ChannelFigures]) -> Iterator[Metric]:
     yield errors
     calls = CounterMetricFamily(
         "klaw_channel_calls",
-        "Calls the channel actor answered, by method (put, get, reserve, ack, ...).",
+        "Calls the channel actor received, by method (put, get, reserve, ack, ...).",
         labels=[*_LABELS, "method"],
     )
     for entry in channels:

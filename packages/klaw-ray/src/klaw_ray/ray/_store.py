@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import starmap
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 from msgspec.structs import astuple
@@ -522,13 +522,14 @@ class ChannelStore:
                 f"not a klaw channel database (SQLite application_id {application_id:#x}, "
                 f"not klaw's {APPLICATION_ID:#x})",
             )
-        self._check_version(conn)
-        # A linear scan of every page: about as costly as the load() that follows.
+        # A linear scan of every page: about as costly as the load() that follows. Before
+        # any upgrade, so that a corrupted file is refused as it was, not written to.
         problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
         if problems != ["ok"]:
             lines = (line for p in problems for line in p.splitlines())
             found = "; ".join(line for line in lines if not line.startswith("***"))
             raise StoreError(self._path, f"the database is corrupted ({found})")
+        self._check_version(conn)
 
     def _check_version(self, conn: sqlite3.Connection) -> None:
         try:
@@ -538,23 +539,28 @@ class ChannelStore:
                 self._path, "not a klaw channel database (it has no klaw_schema table)"
             ) from exc
         version = row[0] if row is not None else None
+        if version in _UPGRADES:
+            version = self._upgrade(conn)  # (perhaps another process's version by now)
         if isinstance(version, int) and version > SCHEMA_VERSION:
             raise StoreError(
                 self._path,
                 f"written by a newer klaw (schema version {version}; this klaw reads "
                 f"version {SCHEMA_VERSION} and older): upgrade klaw to open it",
             )
-        if version in _UPGRADES:
-            self._upgrade(conn)
-        elif version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION:
             raise StoreError(self._path, f"unknown schema version {version!r}")
 
     @staticmethod
-    def _upgrade(conn: sqlite3.Connection) -> None:
+    def _upgrade(conn: sqlite3.Connection) -> Any:
         """Bring an older file up to :data:`SCHEMA_VERSION`, every step in one transaction.
 
         The version is read again inside the transaction: another process may have just
-        upgraded the file. A failure rolls every step back, leaving the old version.
+        upgraded the file, perhaps further than this klaw reads. A failure rolls every
+        step back, leaving the old version.
+
+        Returns:
+            The file's version once done: :data:`SCHEMA_VERSION` after an upgrade, else
+            the one another process wrote.
         """
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -569,6 +575,7 @@ class ChannelStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        return version
 
     @staticmethod
     def path_for(storage_dir: str | os.PathLike[str], namespace: str, name: str) -> Path:

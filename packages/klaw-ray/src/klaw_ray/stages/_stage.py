@@ -224,13 +224,25 @@ class Stage:
 
         Returns once the workers are stopped and the handles closed; :meth:`wait` then
         raises :class:`StageCancelledError`. A stage that already ended stays as it is.
-        Runs to the end even if the caller is cancelled meanwhile.
+        Runs to the end even if the caller is cancelled meanwhile, and then raises the
+        caller's ``CancelledError``.
         """
-        assert self._task is not None
-        if not self._task.done():
-            self._task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.shield(self._task)
+        task = self._task
+        assert task is not None
+        if not task.done():
+            task.cancel()
+        caller_cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                # The stage's own cancellation, or the caller's: then the stop still
+                # runs to its end first, and the caller's cancellation is raised after.
+                caller_cancelled = caller_cancelled or not task.done()
+            except BaseException:  # how the stage ended: wait() says
+                pass
+        if caller_cancelled:
+            raise asyncio.CancelledError
 
     async def stats(self) -> StageStats:
         """A snapshot of the stage's figures (asks each running worker once).
