@@ -24,16 +24,32 @@ def _free_port() -> int:
         return port
 
 
-def _run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+def _environment(**env: str) -> dict[str, str]:
+    """This process's environment without its ``KLAW_*`` variables, plus ``env``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
     environment.update(env)
+    return environment
+
+
+def _run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*KLAW, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=environment,
+        env=_environment(**env),
         check=False,
+    )
+
+
+def _start(*args: str, **env: str) -> subprocess.Popen[str]:
+    """``klaw *args`` started in the background, its output piped (to signal it)."""
+    return subprocess.Popen(
+        [*KLAW, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(**env),
     )
 
 
@@ -123,14 +139,7 @@ def test_demo_on_an_embedded_ray_instance_reports_each_phase() -> None:
 @pytest.mark.slow
 @pytest.mark.usefixtures("interruptible")
 def test_demo_stops_cleanly_on_ctrl_c() -> None:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
-    process = subprocess.Popen(
-        [*KLAW, "demo", "--backend", "local", "--messages", "50000000"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment,
-    )
+    process = _start("demo", "--backend", "local", "--messages", "50000000")
     assert process.stderr is not None
     status = process.stderr.readline()  # printed once the demo is running
     assert status.startswith("klaw demo: moving"), status
@@ -154,14 +163,7 @@ def _started(process: subprocess.Popen[str], line: str) -> list[str]:
 
 @pytest.mark.slow
 def test_sigterm_ends_the_demo_as_ctrl_c_does_with_status_143() -> None:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
-    process = subprocess.Popen(
-        [*KLAW, "demo", "--backend", "local", "--messages", "50000000"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment,
-    )
+    process = _start("demo", "--backend", "local", "--messages", "50000000")
     _started(process, "moving 50,000,000 orders")
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
@@ -175,15 +177,8 @@ def test_sigterm_ends_the_demo_as_ctrl_c_does_with_status_143() -> None:
 def test_sigterm_shuts_down_the_demos_embedded_ray_first() -> None:
     # Ray puts in SIGTERM handlers of its own when the demo starts it (one prints a stack
     # and may abort the process): klaw's must be back in place after that.
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KLAW_")}
-    environment["KLAW_TELEMETRY_METRICS_PORT"] = str(_free_port())
-    process = subprocess.Popen(
-        [*KLAW, "demo", "--messages", "3000000"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment,
-    )
+    port = str(_free_port())
+    process = _start("demo", "--messages", "3000000", KLAW_TELEMETRY_METRICS_PORT=port)
     try:
         _started(process, "moving 3,000,000 orders")
         process.send_signal(signal.SIGTERM)

@@ -22,6 +22,13 @@ def _core() -> ChannelCore:
     return core
 
 
+def _created(storage: Path) -> tuple[DurableChannel, ChannelCore]:
+    """A new channel's file under ``storage``, and the core that writes through it."""
+    durable = DurableChannel(str(storage), META.namespace, META.name)
+    assert durable.open(META) == (1, None)  # created: incarnation 1, nothing to rebuild
+    return durable, _core()
+
+
 def _restart(storage: Path, durable: DurableChannel) -> tuple[DurableChannel, ChannelCore]:
     """Close ``durable``'s file and rebuild a new core from it, as a restarted actor does."""
     durable.close()
@@ -34,9 +41,7 @@ def _restart(storage: Path, durable: DurableChannel) -> tuple[DurableChannel, Ch
 
 
 def test_supervised_handles_and_abort_reasons_survive_a_rebuild(tmp_path: Path) -> None:
-    durable = DurableChannel(str(tmp_path), META.namespace, META.name)
-    assert durable.open(META) == (1, None)
-    core = _core()
+    durable, core = _created(tmp_path)
     core.register("sender", "driver", "p")
     core.register("sender", "sink", "worker-1", supervised=True)
     core.register("sender", "aborted", "p")
@@ -66,9 +71,7 @@ def test_supervised_handles_and_abort_reasons_survive_a_rebuild(tmp_path: Path) 
 
 
 def test_a_handle_registered_again_as_supervised_is_written_so(tmp_path: Path) -> None:
-    durable = DurableChannel(str(tmp_path), META.namespace, META.name)
-    durable.open(META)
-    core = _core()
+    durable, core = _created(tmp_path)
     core.register("sender", "sink", "driver")
     durable.commit(core)
     core.register("sender", "sink", "driver", supervised=True)  # the same id, flagged
@@ -88,9 +91,7 @@ def test_a_handle_registered_again_as_supervised_is_written_so(tmp_path: Path) -
 
 
 def test_only_an_aborted_sender_keeps_a_reason(tmp_path: Path) -> None:
-    durable = DurableChannel(str(tmp_path), META.namespace, META.name)
-    durable.open(META)
-    core = _core()
+    durable, core = _created(tmp_path)
     for sender in ("first", "second"):
         core.register("sender", sender, "p")
     core.register("receiver", "rx", "p")
@@ -108,9 +109,7 @@ def test_only_an_aborted_sender_keeps_a_reason(tmp_path: Path) -> None:
 
 def test_lost_senders_keep_the_order_they_were_lost_in(tmp_path: Path) -> None:
     # Receivers are told of the first sender lost; ids sort the other way round.
-    durable = DurableChannel(str(tmp_path), META.namespace, META.name)
-    durable.open(META)
-    core = _core()
+    durable, core = _created(tmp_path)
     for sender in ("a-later", "z-first", "m-second"):
         core.register("sender", sender, f"process-{sender}")
     core.register("receiver", "rx", "p")

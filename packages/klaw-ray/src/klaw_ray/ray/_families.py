@@ -101,25 +101,36 @@ def metric_families(channels: list[ChannelFigures]) -> Iterator[Metric]:
             capacity.add_metric([entry.channel, entry.namespace], entry.stats.capacity)
     yield capacity
     yield _open_handles(channels)
-    errors = CounterMetricFamily(
-        "klaw_channel_errors",
+    yield _counts(
+        channels,
+        "errors",
         "Calls the channel actor refused, by error code.",
-        labels=[*_LABELS, "code"],
+        "code",
+        lambda s: s.errors,
     )
-    for entry in channels:
-        for code, count in sorted(entry.stats.errors.items()):
-            errors.add_metric([entry.channel, entry.namespace, code], count)
-    yield errors
-    calls = CounterMetricFamily(
-        "klaw_channel_calls",
+    yield _counts(
+        channels,
+        "calls",
         "Calls the channel actor received, by method (put, get, reserve, ack, ...).",
-        labels=[*_LABELS, "method"],
+        "method",
+        lambda s: s.calls,
     )
-    for entry in channels:
-        for method, count in sorted(entry.stats.calls.items()):
-            calls.add_metric([entry.channel, entry.namespace, method], count)
-    yield calls
     yield _latency(channels)
+
+
+def _counts(
+    channels: list[ChannelFigures],
+    name: str,
+    documentation: str,
+    label: str,
+    counts: Callable[[ChannelStats], dict[str, int]],
+) -> Metric:
+    """The counter ``klaw_channel_<name>`` of each channel's ``counts``, one per ``label``."""
+    counter = CounterMetricFamily(f"klaw_channel_{name}", documentation, labels=[*_LABELS, label])
+    for entry in channels:
+        for key, count in sorted(counts(entry.stats).items()):
+            counter.add_metric([entry.channel, entry.namespace, key], count)
+    return counter
 
 
 def _open_handles(channels: list[ChannelFigures]) -> Metric:

@@ -231,18 +231,12 @@ class Stage:
         assert task is not None
         if not task.done():
             task.cancel()
-        caller_cancelled = False
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                # The stage's own cancellation, or the caller's: then the stop still
-                # runs to its end first, and the caller's cancellation is raised after.
-                caller_cancelled = caller_cancelled or not task.done()
-            except BaseException:  # how the stage ended: wait() says
-                pass
-        if caller_cancelled:
-            raise asyncio.CancelledError
+
+        async def ended() -> None:
+            with contextlib.suppress(BaseException):  # how the stage ended: wait() says
+                await task
+
+        await run_to_completion(ended())
 
     async def stats(self) -> StageStats:
         """A snapshot of the stage's figures (asks each running worker once).
